@@ -1,0 +1,3 @@
+//! Process-level HTTP routes.
+
+pub mod health;

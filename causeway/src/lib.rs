@@ -1,0 +1,10 @@
+//! The `causeway` binary as a library, so tests start the platform exactly as the binary does.
+//!
+//! - [`cli`]: the command line (`migrate`, `serve`, …), parsed with clap.
+//! - [`app`]: [`app::Application`], the HTTP server every role is mounted on:
+//!   `build(settings)`, `port()`, `run_until_stopped()`.
+//! - [`http`]: routes that belong to the process rather than to a role (`/health/*`).
+
+pub mod app;
+pub mod cli;
+pub mod http;

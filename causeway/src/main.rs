@@ -1,0 +1,56 @@
+//! `causeway`: see the crate docs of the `causeway` library for the layout.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use causeway::app::Application;
+use causeway::cli::{Cli, Command};
+use causeway_infra::{Settings, db, telemetry};
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(settings) => settings,
+        Err(error) => return fail_before_logging(&anyhow::Error::new(error).context("loading settings")),
+    };
+    let _telemetry = match telemetry::init(&settings.telemetry) {
+        Ok(guard) => guard,
+        Err(error) => return fail_before_logging(&anyhow::Error::new(error).context("starting telemetry")),
+    };
+    match run(cli.command, &settings).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // Logged once, with the whole cause chain.
+            tracing::error!(error = format!("{error:#}"), "causeway failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Before the subscriber exists, stderr is the only place to say what went wrong.
+#[allow(clippy::print_stderr)]
+fn fail_before_logging(error: &anyhow::Error) -> ExitCode {
+    eprintln!("causeway: {error:#}");
+    ExitCode::FAILURE
+}
+
+async fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Migrate => migrate(settings).await,
+        Command::Serve => serve(settings).await,
+    }
+}
+
+async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    let pool = db::connect(&settings.database).await.context("connecting to Postgres")?;
+    db::migrate(&pool).await.context("applying migrations")?;
+    tracing::info!(database = %settings.database.database_name, "migrations applied");
+    Ok(())
+}
+
+async fn serve(settings: &Settings) -> anyhow::Result<()> {
+    let app = Application::build(settings).await.context("building the platform")?;
+    app.run_until_stopped().await.context("serving HTTP")
+}

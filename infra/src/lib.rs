@@ -1,0 +1,21 @@
+//! Causeway's shared plumbing: everything the roles need to talk to the outside world,
+//! and nothing about the shop.
+//!
+//! - [`settings`]: the one typed settings tree (file defaults, then `CAUSEWAY_…` environment).
+//! - [`telemetry`]: tracing subscriber, OpenTelemetry export to Jaeger, W3C propagation.
+//! - [`db`]: the Postgres pool and the embedded `migrations/`.
+//! - [`kafka`]: librdkafka client configuration from settings.
+//! - [`registry`]: the Confluent-compatible schema registry client settings.
+//! - [`health`]: readiness checks of Postgres, Kafka and the registry.
+//! - [`error`]: [`InfraError`], the one error type of this layer.
+
+pub mod db;
+pub mod error;
+pub mod health;
+pub mod kafka;
+pub mod registry;
+pub mod settings;
+pub mod telemetry;
+
+pub use error::InfraError;
+pub use settings::Settings;

@@ -1,0 +1,234 @@
+//! The typed settings tree.
+//!
+//! Sources, later ones winning: the defaults compiled in from `config/default.toml`, an
+//! optional file (`--config` or `CAUSEWAY_CONFIG`), then environment variables named
+//! `CAUSEWAY_<SECTION>__<KEY>` (for example `CAUSEWAY_DATABASE__PORT=5433`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use config::{Config, Environment, File, FileFormat};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use sqlx::postgres::PgConnectOptions;
+
+use crate::InfraError;
+
+const DEFAULTS: &str = include_str!("../../config/default.toml");
+
+/// Every setting of every role.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// The HTTP server (command and query API, health, metrics).
+    pub http: HttpSettings,
+    /// The Postgres event store and read models.
+    pub database: DatabaseSettings,
+    /// The Kafka cluster.
+    pub kafka: KafkaSettings,
+    /// The Confluent-compatible schema registry.
+    pub registry: RegistrySettings,
+    /// The event store's own knobs.
+    pub event_store: EventStoreSettings,
+    /// Logs and traces.
+    pub telemetry: TelemetrySettings,
+    /// Readiness checks.
+    pub health: HealthSettings,
+}
+
+/// Where and how the HTTP server listens.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HttpSettings {
+    /// Address to bind, e.g. `127.0.0.1` or `0.0.0.0`.
+    pub host: String,
+    /// Port to bind; 0 picks a free one (tests).
+    pub port: u16,
+    /// Largest accepted request body, in bytes.
+    pub body_limit_bytes: usize,
+    /// A request running longer than this is answered 408.
+    pub request_timeout_ms: u64,
+}
+
+/// How to reach Postgres.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    /// Host name or address.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// Login role.
+    pub username: String,
+    /// Its password; never printed.
+    pub password: SecretString,
+    /// Database to use.
+    pub database_name: String,
+    /// Pool size.
+    pub max_connections: u32,
+    /// How long a caller waits for a pooled connection.
+    pub acquire_timeout_ms: u64,
+}
+
+/// How to reach Kafka.
+#[derive(Debug, Clone, Deserialize)]
+pub struct KafkaSettings {
+    /// `bootstrap.servers`.
+    pub bootstrap_servers: String,
+    /// Extra librdkafka properties passed through unchanged.
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+}
+
+/// How to reach the schema registry.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RegistrySettings {
+    /// Base URL of the Confluent-compatible API.
+    pub url: String,
+    /// Per-request timeout.
+    pub timeout_ms: u64,
+}
+
+/// Event store behaviour.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EventStoreSettings {
+    /// A snapshot is written every this many events of an aggregate.
+    pub snapshot_every: u64,
+}
+
+/// Logging and tracing.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TelemetrySettings {
+    /// `service.name` of exported spans.
+    pub service_name: String,
+    /// OTLP/gRPC endpoint; empty exports no traces.
+    pub otlp_endpoint: String,
+    /// Log line format.
+    pub log_format: LogFormat,
+    /// Default `EnvFilter` directives (`RUST_LOG` wins).
+    pub log_filter: String,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Multi-line, coloured: for a terminal.
+    Pretty,
+    /// One JSON object per line: for containers and log shippers.
+    Json,
+}
+
+/// Readiness check tuning.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HealthSettings {
+    /// Each dependency answers within this or counts as down.
+    pub check_timeout_ms: u64,
+}
+
+impl Settings {
+    /// Reads the defaults, then `file` if given, then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, InfraError> {
+        Self::load_from(file, Environment::with_prefix("CAUSEWAY"))
+    }
+
+    /// Like [`Settings::load`] with the environment source given (tests pass their own).
+    pub fn load_from(file: Option<&Path>, env: Environment) -> Result<Self, InfraError> {
+        let mut builder =
+            Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
+        if let Some(path) = file {
+            builder = builder.add_source(File::from(path));
+        }
+        let env = env.prefix_separator("_").separator("__").try_parsing(true);
+        Ok(builder.add_source(env).build()?.try_deserialize()?)
+    }
+}
+
+impl DatabaseSettings {
+    /// Connection options for the configured database.
+    pub fn connect_options(&self) -> PgConnectOptions {
+        self.server_options().database(&self.database_name)
+    }
+
+    /// Connection options for the server, without choosing a database.
+    pub fn server_options(&self) -> PgConnectOptions {
+        PgConnectOptions::new()
+            .host(&self.host)
+            .port(self.port)
+            .username(&self.username)
+            .password(self.password.expose_secret())
+            .application_name("causeway")
+    }
+
+    /// How long a caller waits for a pooled connection.
+    pub fn acquire_timeout(&self) -> Duration {
+        Duration::from_millis(self.acquire_timeout_ms)
+    }
+}
+
+impl HealthSettings {
+    /// The per-check deadline.
+    pub fn check_timeout(&self) -> Duration {
+        Duration::from_millis(self.check_timeout_ms)
+    }
+}
+
+impl RegistrySettings {
+    /// The per-request deadline.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env(vars: &[(&str, &str)]) -> Environment {
+        let map: HashMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Environment::with_prefix("CAUSEWAY").source(Some(map))
+    }
+
+    #[test]
+    fn defaults_point_at_the_local_stack() {
+        let settings = Settings::load_from(None, env(&[])).unwrap();
+        assert_eq!(settings.http.port, 8080);
+        assert_eq!(settings.database.port, 5432);
+        assert_eq!(settings.kafka.bootstrap_servers, "127.0.0.1:9092");
+        assert_eq!(settings.registry.url, "http://127.0.0.1:8081/apis/ccompat/v7");
+        assert_eq!(settings.event_store.snapshot_every, 100);
+        assert_eq!(settings.telemetry.log_format, LogFormat::Pretty);
+    }
+
+    #[test]
+    fn environment_variables_override_nested_keys() {
+        let settings = Settings::load_from(
+            None,
+            env(&[
+                ("CAUSEWAY_DATABASE__PORT", "6543"),
+                ("CAUSEWAY_TELEMETRY__LOG_FORMAT", "json"),
+                ("CAUSEWAY_EVENT_STORE__SNAPSHOT_EVERY", "7"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(settings.database.port, 6543);
+        assert_eq!(settings.telemetry.log_format, LogFormat::Json);
+        assert_eq!(settings.event_store.snapshot_every, 7);
+    }
+
+    #[test]
+    fn the_database_password_never_prints() {
+        let settings = Settings::load_from(None, env(&[])).unwrap();
+        let printed = format!("{:?}", settings.database);
+        assert!(!printed.contains("password: \"causeway\""), "{printed}");
+        assert!(printed.contains("REDACTED"), "{printed}");
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_is_a_clear_error() {
+        let err = Settings::load_from(None, env(&[("CAUSEWAY_HTTP__PORT", "eighty")]))
+            .unwrap_err();
+        assert!(format!("{:?}", err).contains("port"), "{err:?}");
+    }
+}

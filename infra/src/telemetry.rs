@@ -1,0 +1,95 @@
+//! Logs and traces, set up once per process by [`init`] (the binary and the tests alike).
+//!
+//! Spans go to the log (pretty or JSON) and, when an OTLP endpoint is configured, to Jaeger
+//! through OpenTelemetry. The W3C trace-context propagator is installed globally, so a
+//! `traceparent` can be carried through event metadata and Kafka headers.
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::{SpanExporter, WithExportConfig};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, fmt};
+
+use crate::InfraError;
+use crate::settings::{LogFormat, TelemetrySettings};
+
+/// Keeps the trace pipeline alive; flushes and shuts it down when dropped.
+#[must_use = "traces stop being exported when the guard is dropped"]
+pub struct TelemetryGuard {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl TelemetryGuard {
+    /// Exports every finished span now (tests call this before asking Jaeger).
+    pub fn flush(&self) {
+        if let Some(provider) = &self.provider {
+            if let Err(e) = provider.force_flush() {
+                tracing::warn!(error = %e, "flushing spans failed");
+            }
+        }
+    }
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take() {
+            // Nothing useful can be done with a failure here: the process is ending.
+            let _ = provider.shutdown();
+        }
+    }
+}
+
+/// Installs the global subscriber. Must run inside a Tokio runtime when traces are exported
+/// (the gRPC exporter needs one). Fails if a global subscriber is already installed.
+pub fn init(settings: &TelemetrySettings) -> Result<TelemetryGuard, InfraError> {
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    let provider = tracer_provider(settings)?;
+    let otel_layer = provider.as_ref().map(|p| {
+        tracing_opentelemetry::layer().with_tracer(p.tracer(settings.service_name.clone()))
+    });
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&settings.log_filter))
+        .map_err(|e| InfraError::Telemetry(format!("log filter: {e}")))?;
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt_layer(settings.log_format))
+        .with(otel_layer)
+        .try_init()
+        .map_err(|e| InfraError::Telemetry(e.to_string()))?;
+    Ok(TelemetryGuard { provider })
+}
+
+/// A tracer provider exporting to `settings.otlp_endpoint` over gRPC, or `None` when the
+/// endpoint is empty.
+pub fn tracer_provider(
+    settings: &TelemetrySettings,
+) -> Result<Option<SdkTracerProvider>, InfraError> {
+    if settings.otlp_endpoint.trim().is_empty() {
+        return Ok(None);
+    }
+    let exporter = SpanExporter::builder()
+        .with_tonic()
+        .with_endpoint(settings.otlp_endpoint.clone())
+        .build()
+        .map_err(|e| InfraError::Telemetry(format!("OTLP exporter: {e}")))?;
+    let resource = Resource::builder().with_service_name(settings.service_name.clone()).build();
+    Ok(Some(
+        SdkTracerProvider::builder()
+            .with_batch_exporter(exporter)
+            .with_resource(resource)
+            .build(),
+    ))
+}
+
+fn fmt_layer<S>(format: LogFormat) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    match format {
+        LogFormat::Pretty => fmt::layer().with_target(true).boxed(),
+        LogFormat::Json => fmt::layer().json().flatten_event(true).with_current_span(true).boxed(),
+    }
+}

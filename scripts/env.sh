@@ -1,0 +1,11 @@
+# Sourced by the scripts: where caches live and how cargo is called.
+# Caches are outside the repository, so a fresh clone (CI) reuses them.
+CAUSEWAY_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export CAUSEWAY_CACHE_DIR=${CAUSEWAY_CACHE_DIR:-$HOME/.cache/causeway}
+# Compiled dependencies are shared between checkouts (workspace crates rebuild per path).
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$CAUSEWAY_CACHE_DIR/target}
+export PATH="$HOME/.cargo/bin:$PATH"
+# librdkafka's build and the Rust compiler share 2 cores; more jobs only add memory.
+export CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-2}
+
+step() { printf '\n== %s ==\n' "$*"; }

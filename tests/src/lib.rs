@@ -1,0 +1,127 @@
+//! Helpers for Causeway's black-box tests, which run against the real stack started by
+//! `scripts/stack up` (Postgres, Kafka, the schema registry, Jaeger).
+//!
+//! Every test gets its own database (`causeway_test_<uuid>`), topic names and consumer
+//! groups, so tests run in parallel without seeing each other. `scripts/test` drops the
+//! databases of earlier runs.
+
+use std::time::Duration;
+
+use causeway::app::Application;
+use causeway_infra::{Settings, db};
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+/// Settings as the binary would read them (defaults + `CAUSEWAY_…` environment).
+pub fn settings() -> Settings {
+    Settings::load(None).expect("settings load")
+}
+
+/// A unique, readable name: `prefix-<uuid>`.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", Uuid::new_v4().simple())
+}
+
+/// Where Jaeger's query API answers.
+pub fn jaeger_query_url() -> String {
+    std::env::var("CAUSEWAY_TEST_JAEGER_QUERY_URL")
+        .unwrap_or_else(|_| "http://127.0.0.1:16686".to_owned())
+}
+
+/// A fresh, migrated database of its own, and settings that point at it.
+pub struct TestDatabase {
+    /// Settings whose `database.database_name` is this database.
+    pub settings: Settings,
+    /// A pool on it.
+    pub pool: PgPool,
+}
+
+impl TestDatabase {
+    /// Creates an empty database (no migrations applied).
+    pub async fn empty() -> Self {
+        let mut settings = settings();
+        let name = format!("causeway_test_{}", Uuid::new_v4().simple());
+        let admin = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(settings.database.connect_options())
+            .await
+            .expect("connect to the configured database to create a test database");
+        sqlx::query(&format!(r#"CREATE DATABASE "{name}""#))
+            .execute(&admin)
+            .await
+            .expect("create test database");
+        admin.close().await;
+        settings.database.database_name = name;
+        let pool = db::connect(&settings.database).await.expect("connect to test database");
+        Self { settings, pool }
+    }
+
+    /// Creates a database with every migration applied.
+    pub async fn migrated() -> Self {
+        let database = Self::empty().await;
+        db::migrate(&database.pool).await.expect("migrate test database");
+        database
+    }
+}
+
+/// The platform running in this test process on a free port.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`.
+    pub address: String,
+    /// An HTTP client for it.
+    pub client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl TestApp {
+    /// Builds and serves the platform with `settings` (the port is forced to 0).
+    pub async fn spawn(mut settings: Settings) -> Self {
+        settings.http.port = 0;
+        let app = Application::build(&settings).await.expect("build application");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(app.run_until(async {
+            let _ = stopped.await;
+        }));
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("http client");
+        Self { address, client, stop: Some(stop) }
+    }
+
+    /// GET `path` on the app.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("request to the app")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Polls `probe` every 200 ms until it returns `Some`, or panics after `deadline`.
+pub async fn eventually<T, F, Fut>(deadline: Duration, what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = tokio::time::Instant::now();
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(start.elapsed() < deadline, "timed out after {deadline:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
