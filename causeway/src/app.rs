@@ -28,7 +28,10 @@ impl Application {
         let address = format!("{}:{}", settings.http.host, settings.http.port);
         let listener = TcpListener::bind(&address)
             .await
-            .map_err(|source| InfraError::Bind { address: address.clone(), source })?;
+            .map_err(|source| InfraError::Bind {
+                address: address.clone(),
+                source,
+            })?;
         let timeout = Duration::from_millis(settings.http.request_timeout_ms);
         let router = http::health::routes(health)
             .layer(RequestBodyLimitLayer::new(settings.http.body_limit_bytes))
@@ -42,13 +45,21 @@ impl Application {
 
     /// The port actually bound (settings may ask for 0).
     pub fn port(&self) -> u16 {
-        self.listener.local_addr().map(|a| a.port()).unwrap_or_default()
+        self.listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or_default()
     }
 
     /// Serves until `shutdown` completes, then finishes the requests in flight.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         tracing::info!(port = self.port(), "serving HTTP");
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
     }
 
     /// Serves until SIGINT or SIGTERM.

@@ -13,20 +13,27 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(settings) => settings,
-        Err(error) => return fail_before_logging(&anyhow::Error::new(error).context("loading settings")),
+        Err(error) => {
+            return fail_before_logging(&anyhow::Error::new(error).context("loading settings"));
+        }
     };
-    let _telemetry = match telemetry::init(&settings.telemetry) {
+    let telemetry = match telemetry::init(&settings.telemetry) {
         Ok(guard) => guard,
-        Err(error) => return fail_before_logging(&anyhow::Error::new(error).context("starting telemetry")),
+        Err(error) => {
+            return fail_before_logging(&anyhow::Error::new(error).context("starting telemetry"));
+        }
     };
-    match run(cli.command, &settings).await {
+    let code = match run(cli.command, &settings).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             // Logged once, with the whole cause chain.
             tracing::error!(error = format!("{error:#}"), "causeway failed");
             ExitCode::FAILURE
         }
-    }
+    };
+    // The last spans are exported on a blocking flush that needs the runtime running.
+    let _ = tokio::task::spawn_blocking(move || drop(telemetry)).await;
+    code
 }
 
 /// Before the subscriber exists, stderr is the only place to say what went wrong.
@@ -44,13 +51,17 @@ async fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
 }
 
 async fn migrate(settings: &Settings) -> anyhow::Result<()> {
-    let pool = db::connect(&settings.database).await.context("connecting to Postgres")?;
+    let pool = db::connect(&settings.database)
+        .await
+        .context("connecting to Postgres")?;
     db::migrate(&pool).await.context("applying migrations")?;
     tracing::info!(database = %settings.database.database_name, "migrations applied");
     Ok(())
 }
 
 async fn serve(settings: &Settings) -> anyhow::Result<()> {
-    let app = Application::build(settings).await.context("building the platform")?;
+    let app = Application::build(settings)
+        .await
+        .context("building the platform")?;
     app.run_until_stopped().await.context("serving HTTP")
 }

@@ -18,7 +18,9 @@ pub fn lazy_pool(settings: &DatabaseSettings) -> PgPool {
 
 /// A pool whose first connection is made now: fails fast when Postgres is unreachable.
 pub async fn connect(settings: &DatabaseSettings) -> Result<PgPool, InfraError> {
-    Ok(pool_options(settings).connect_with(settings.connect_options()).await?)
+    Ok(pool_options(settings)
+        .connect_with(settings.connect_options())
+        .await?)
 }
 
 /// Applies every pending migration; safe to run again and from several processes at once

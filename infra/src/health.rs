@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::producer::BaseProducer;
+use rdkafka::producer::{BaseProducer, Producer};
 use serde::Serialize;
 use sqlx::PgPool;
 
@@ -42,7 +42,11 @@ impl Readiness {
 
     /// Names of the dependencies that did not answer.
     pub fn down(&self) -> Vec<&'static str> {
-        self.checks.iter().filter(|c| !c.up).map(|c| c.name).collect()
+        self.checks
+            .iter()
+            .filter(|c| !c.up)
+            .map(|c| c.name)
+            .collect()
     }
 }
 
@@ -80,7 +84,9 @@ impl HealthChecker {
     pub async fn check(&self) -> Readiness {
         let (postgres, kafka, registry) =
             tokio::join!(self.postgres(), self.kafka(), self.registry());
-        Readiness { checks: vec![postgres, kafka, registry] }
+        Readiness {
+            checks: vec![postgres, kafka, registry],
+        }
     }
 
     async fn postgres(&self) -> Check {
@@ -122,7 +128,15 @@ impl HealthChecker {
 
 fn check(name: &'static str, result: Result<(), String>) -> Check {
     match result {
-        Ok(()) => Check { name, up: true, error: None },
-        Err(error) => Check { name, up: false, error: Some(error) },
+        Ok(()) => Check {
+            name,
+            up: true,
+            error: None,
+        },
+        Err(error) => Check {
+            name,
+            up: false,
+            error: Some(error),
+        },
     }
 }

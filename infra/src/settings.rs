@@ -132,8 +132,7 @@ impl Settings {
 
     /// Like [`Settings::load`] with the environment source given (tests pass their own).
     pub fn load_from(file: Option<&Path>, env: Environment) -> Result<Self, InfraError> {
-        let mut builder =
-            Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
+        let mut builder = Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
         if let Some(path) = file {
             builder = builder.add_source(File::from(path));
         }
@@ -185,8 +184,10 @@ mod tests {
     use super::*;
 
     fn env(vars: &[(&str, &str)]) -> Environment {
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Environment::with_prefix("CAUSEWAY").source(Some(map))
     }
 
@@ -196,7 +197,10 @@ mod tests {
         assert_eq!(settings.http.port, 8080);
         assert_eq!(settings.database.port, 5432);
         assert_eq!(settings.kafka.bootstrap_servers, "127.0.0.1:9092");
-        assert_eq!(settings.registry.url, "http://127.0.0.1:8081/apis/ccompat/v7");
+        assert_eq!(
+            settings.registry.url,
+            "http://127.0.0.1:8081/apis/ccompat/v7"
+        );
         assert_eq!(settings.event_store.snapshot_every, 100);
         assert_eq!(settings.telemetry.log_format, LogFormat::Pretty);
     }
@@ -227,8 +231,7 @@ mod tests {
 
     #[test]
     fn a_value_of_the_wrong_type_is_a_clear_error() {
-        let err = Settings::load_from(None, env(&[("CAUSEWAY_HTTP__PORT", "eighty")]))
-            .unwrap_err();
+        let err = Settings::load_from(None, env(&[("CAUSEWAY_HTTP__PORT", "eighty")])).unwrap_err();
         assert!(format!("{:?}", err).contains("port"), "{err:?}");
     }
 }

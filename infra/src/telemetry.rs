@@ -16,19 +16,19 @@ use tracing_subscriber::{EnvFilter, Layer, fmt};
 use crate::InfraError;
 use crate::settings::{LogFormat, TelemetrySettings};
 
-/// Keeps the trace pipeline alive; flushes and shuts it down when dropped.
+/// Keeps the trace pipeline alive; flushes and shuts it down when dropped (a blocking call:
+/// drop it on a blocking thread when inside a runtime).
 #[must_use = "traces stop being exported when the guard is dropped"]
 pub struct TelemetryGuard {
     provider: Option<SdkTracerProvider>,
 }
 
 impl TelemetryGuard {
-    /// Exports every finished span now (tests call this before asking Jaeger).
+    /// Exports every finished span now. Blocks: call it from a blocking thread
+    /// (`spawn_blocking`), since the exporter needs the runtime to make progress.
     pub fn flush(&self) {
-        if let Some(provider) = &self.provider {
-            if let Err(e) = provider.force_flush() {
-                tracing::warn!(error = %e, "flushing spans failed");
-            }
+        if let Some(Err(e)) = self.provider.as_ref().map(SdkTracerProvider::force_flush) {
+            tracing::warn!(error = %e, "flushing spans failed");
         }
     }
 }
@@ -75,7 +75,9 @@ pub fn tracer_provider(
         .with_endpoint(settings.otlp_endpoint.clone())
         .build()
         .map_err(|e| InfraError::Telemetry(format!("OTLP exporter: {e}")))?;
-    let resource = Resource::builder().with_service_name(settings.service_name.clone()).build();
+    let resource = Resource::builder()
+        .with_service_name(settings.service_name.clone())
+        .build();
     Ok(Some(
         SdkTracerProvider::builder()
             .with_batch_exporter(exporter)
@@ -90,6 +92,10 @@ where
 {
     match format {
         LogFormat::Pretty => fmt::layer().with_target(true).boxed(),
-        LogFormat::Json => fmt::layer().json().flatten_event(true).with_current_span(true).boxed(),
+        LogFormat::Json => fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .boxed(),
     }
 }

@@ -54,14 +54,18 @@ impl TestDatabase {
             .expect("create test database");
         admin.close().await;
         settings.database.database_name = name;
-        let pool = db::connect(&settings.database).await.expect("connect to test database");
+        let pool = db::connect(&settings.database)
+            .await
+            .expect("connect to test database");
         Self { settings, pool }
     }
 
     /// Creates a database with every migration applied.
     pub async fn migrated() -> Self {
         let database = Self::empty().await;
-        db::migrate(&database.pool).await.expect("migrate test database");
+        db::migrate(&database.pool)
+            .await
+            .expect("migrate test database");
         database
     }
 }
@@ -79,7 +83,9 @@ impl TestApp {
     /// Builds and serves the platform with `settings` (the port is forced to 0).
     pub async fn spawn(mut settings: Settings) -> Self {
         settings.http.port = 0;
-        let app = Application::build(&settings).await.expect("build application");
+        let app = Application::build(&settings)
+            .await
+            .expect("build application");
         let address = format!("http://127.0.0.1:{}", app.port());
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(app.run_until(async {
@@ -89,7 +95,11 @@ impl TestApp {
             .timeout(Duration::from_secs(30))
             .build()
             .expect("http client");
-        Self { address, client, stop: Some(stop) }
+        Self {
+            address,
+            client,
+            stop: Some(stop),
+        }
     }
 
     /// GET `path` on the app.
@@ -121,7 +131,10 @@ where
         if let Some(value) = probe().await {
             return value;
         }
-        assert!(start.elapsed() < deadline, "timed out after {deadline:?} waiting for {what}");
+        assert!(
+            start.elapsed() < deadline,
+            "timed out after {deadline:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

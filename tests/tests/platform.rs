@@ -1,5 +1,7 @@
 //! The platform process: migrations and health endpoints, against the real stack.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
 use causeway_infra::db;
 use causeway_tests::{TestApp, TestDatabase, settings};
 use serde_json::Value;
@@ -8,7 +10,9 @@ use serde_json::Value;
 async fn migrate_creates_the_event_store_with_relay_columns_and_can_run_twice() {
     let database = TestDatabase::empty().await;
     db::migrate(&database.pool).await.unwrap();
-    db::migrate(&database.pool).await.expect("a second run is a no-op");
+    db::migrate(&database.pool)
+        .await
+        .expect("a second run is a no-op");
 
     let columns: Vec<String> = sqlx::query_scalar(
         "SELECT column_name::text FROM information_schema.columns
@@ -17,10 +21,24 @@ async fn migrate_creates_the_event_store_with_relay_columns_and_can_run_twice() 
     .fetch_all(&database.pool)
     .await
     .unwrap();
-    for expected in ["aggregate_type", "aggregate_id", "sequence", "payload", "metadata", "global_position", "transaction_id"] {
-        assert!(columns.iter().any(|c| c == expected), "events lacks {expected}: {columns:?}");
+    for expected in [
+        "aggregate_type",
+        "aggregate_id",
+        "sequence",
+        "payload",
+        "metadata",
+        "global_position",
+        "transaction_id",
+    ] {
+        assert!(
+            columns.iter().any(|c| c == expected),
+            "events lacks {expected}: {columns:?}"
+        );
     }
-    let snapshots: i64 = sqlx::query_scalar("SELECT count(*) FROM snapshots").fetch_one(&database.pool).await.unwrap();
+    let snapshots: i64 = sqlx::query_scalar("SELECT count(*) FROM snapshots")
+        .fetch_one(&database.pool)
+        .await
+        .unwrap();
     assert_eq!(snapshots, 0);
 }
 
@@ -30,8 +48,14 @@ async fn the_event_store_refuses_a_second_event_at_the_same_sequence() {
     let insert = "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
                   VALUES ('Order', 'o-1', 1, 'OrderPlaced', '1', '{}', '{}')";
     sqlx::query(insert).execute(&database.pool).await.unwrap();
-    let error = sqlx::query(insert).execute(&database.pool).await.unwrap_err();
-    let code = error.as_database_error().and_then(|e| e.code()).map(|c| c.into_owned());
+    let error = sqlx::query(insert)
+        .execute(&database.pool)
+        .await
+        .unwrap_err();
+    let code = error
+        .as_database_error()
+        .and_then(|e| e.code())
+        .map(|c| c.into_owned());
     assert_eq!(code.as_deref(), Some("23505"), "{error}");
 }
 
@@ -49,7 +73,10 @@ async fn events_record_their_global_position_and_writing_transaction() {
         .await
         .unwrap();
     }
-    let current: String = sqlx::query_scalar("SELECT pg_current_xact_id()::text").fetch_one(&mut *tx).await.unwrap();
+    let current: String = sqlx::query_scalar("SELECT pg_current_xact_id()::text")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 
     let rows: Vec<(i64, String)> = sqlx::query_as(
@@ -59,8 +86,14 @@ async fn events_record_their_global_position_and_writing_transaction() {
     .await
     .unwrap();
     assert_eq!(rows.len(), 2);
-    assert!(rows[0].0 < rows[1].0, "positions grow in insert order: {rows:?}");
-    assert!(rows.iter().all(|(_, xid)| *xid == current), "both rows carry the writing transaction: {rows:?}");
+    assert!(
+        rows[0].0 < rows[1].0,
+        "positions grow in insert order: {rows:?}"
+    );
+    assert!(
+        rows.iter().all(|(_, xid)| *xid == current),
+        "both rows carry the writing transaction: {rows:?}"
+    );
 }
 
 #[tokio::test]
@@ -77,7 +110,12 @@ async fn ready_answers_200_when_every_dependency_answers() {
     let status = response.status();
     let body: Value = response.json().await.unwrap();
     assert_eq!(status, 200, "{body}");
-    let names: Vec<&str> = body["checks"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = body["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["postgres", "kafka", "registry"]);
 }
 
@@ -107,7 +145,10 @@ async fn assert_not_ready(settings: causeway_infra::Settings, down: &str) {
     let app = TestApp::spawn(settings).await;
     let response = app.get("/health/ready").await;
     assert_eq!(response.status(), 503);
-    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["down"], serde_json::json!([down]), "{body}");
     assert!(body["detail"].as_str().unwrap().contains(down), "{body}");

@@ -1,5 +1,7 @@
 //! Smoke tests: each real service of the stack answers a real round trip from Rust.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
 use std::time::Duration;
 
 use apache_avro::Schema;
@@ -25,7 +27,10 @@ async fn postgres_stores_and_returns_a_row() {
         .execute(&db.pool)
         .await
         .unwrap();
-    sqlx::query("INSERT INTO greetings VALUES (1, 'hello')").execute(&db.pool).await.unwrap();
+    sqlx::query("INSERT INTO greetings VALUES (1, 'hello')")
+        .execute(&db.pool)
+        .await
+        .unwrap();
     let text: String = sqlx::query_scalar("SELECT text FROM greetings WHERE id = 1")
         .fetch_one(&db.pool)
         .await
@@ -53,7 +58,10 @@ async fn kafka_delivers_a_produced_message_to_a_consumer() {
         .create()
         .unwrap();
     producer
-        .send(FutureRecord::to(&topic).key("k1").payload("hello kafka"), Duration::from_secs(10))
+        .send(
+            FutureRecord::to(&topic).key("k1").payload("hello kafka"),
+            Duration::from_secs(10),
+        )
         .await
         .map_err(|(e, _)| e)
         .unwrap();
@@ -93,7 +101,10 @@ async fn the_registry_stores_a_schema_and_returns_it_by_id() {
 
     let fetched = get_schema_by_id(registered.id, &sr).await.unwrap();
     let expected = Schema::parse_str(GREETING_SCHEMA).unwrap();
-    assert_eq!(Schema::parse_str(&fetched.schema).unwrap().canonical_form(), expected.canonical_form());
+    assert_eq!(
+        Schema::parse_str(&fetched.schema).unwrap().canonical_form(),
+        expected.canonical_form()
+    );
 }
 
 #[tokio::test]
@@ -109,7 +120,13 @@ async fn avro_round_trips_through_the_registry_in_confluent_framing() {
         ),
     );
     let bytes = EasyAvroEncoder::new(sr.clone())
-        .encode_struct(Greeting { text: "hi".to_owned(), count: 3 }, &strategy)
+        .encode_struct(
+            Greeting {
+                text: "hi".to_owned(),
+                count: 3,
+            },
+            &strategy,
+        )
         .await
         .unwrap();
     assert_eq!(bytes[0], 0, "Confluent framing starts with magic byte 0");
@@ -118,37 +135,64 @@ async fn avro_round_trips_through_the_registry_in_confluent_framing() {
     let apache_avro::types::Value::Record(fields) = decoded.value else {
         panic!("expected a record, got {:?}", decoded.value)
     };
-    assert_eq!(fields[0], ("text".to_owned(), apache_avro::types::Value::String("hi".to_owned())));
-    assert_eq!(fields[1], ("count".to_owned(), apache_avro::types::Value::Long(3)));
+    assert_eq!(
+        fields[0],
+        (
+            "text".to_owned(),
+            apache_avro::types::Value::String("hi".to_owned())
+        )
+    );
+    assert_eq!(
+        fields[1],
+        ("count".to_owned(), apache_avro::types::Value::Long(3))
+    );
 }
 
-#[tokio::test]
+// The batch exporter blocks its caller on a flush while the gRPC client needs the runtime to
+// make progress: a second worker thread keeps the runtime going.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_span_exported_over_otlp_is_found_through_jaegers_query_api() {
     let mut telemetry_settings = settings().telemetry;
     telemetry_settings.service_name = unique("causeway-smoke");
-    let provider = telemetry::tracer_provider(&telemetry_settings).unwrap().expect("an OTLP endpoint");
+    let provider = telemetry::tracer_provider(&telemetry_settings)
+        .unwrap()
+        .expect("an OTLP endpoint");
     let mut span = provider.tracer("smoke").start("smoke-span");
     let trace_id = span.span_context().trace_id().to_string();
     span.end();
-    provider.force_flush().unwrap();
+    let flushing = provider.clone();
+    tokio::task::spawn_blocking(move || flushing.force_flush())
+        .await
+        .unwrap()
+        .unwrap();
 
     let url = format!("{}/api/traces/{trace_id}", jaeger_query_url());
     let client = reqwest::Client::new();
-    let body: serde_json::Value = eventually(Duration::from_secs(30), "the trace in Jaeger", || {
-        let request = client.get(&url).send();
-        async move {
-            let response = request.await.ok()?;
-            if !response.status().is_success() {
-                return None;
+    let body: serde_json::Value =
+        eventually(Duration::from_secs(30), "the trace in Jaeger", || {
+            let request = client.get(&url).send();
+            async move {
+                let response = request.await.ok()?;
+                if !response.status().is_success() {
+                    return None;
+                }
+                response.json().await.ok()
             }
-            response.json().await.ok()
-        }
-    })
-    .await;
+        })
+        .await;
     let trace = &body["data"][0];
     assert_eq!(trace["traceID"], trace_id);
     assert_eq!(trace["spans"][0]["operationName"], "smoke-span");
-    let service = trace["processes"].as_object().unwrap().values().next().unwrap()["serviceName"].clone();
+    let service = trace["processes"]
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap()["serviceName"]
+        .clone();
     assert_eq!(service, telemetry_settings.service_name);
-    provider.shutdown().unwrap();
+    tokio::task::spawn_blocking(move || provider.shutdown())
+        .await
+        .unwrap()
+        .unwrap();
 }
