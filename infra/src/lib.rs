@@ -5,10 +5,13 @@
 //! - [`telemetry`]: tracing subscriber, OpenTelemetry export to Jaeger, W3C propagation.
 //! - [`db`]: the Postgres pool and the embedded `migrations/`.
 //! - [`kafka`]: librdkafka client configuration from settings.
+//! - [`avro`]: the event schemas of `schemas/` and the Avro codec (Confluent framing).
+//! - [`topics`]: the Kafka topic of each aggregate type.
 //! - [`registry`]: the Confluent-compatible schema registry client settings.
 //! - [`health`]: readiness checks of Postgres, Kafka and the registry.
 //! - [`error`]: [`InfraError`], the one error type of this layer.
 
+pub mod avro;
 pub mod db;
 pub mod error;
 pub mod health;
@@ -16,6 +19,7 @@ pub mod kafka;
 pub mod registry;
 pub mod settings;
 pub mod telemetry;
+pub mod topics;
 
 pub use error::InfraError;
 pub use settings::Settings;
