@@ -1,1 +1,164 @@
-//! (in progress)
+//! The relay: publishes every committed event from the event table to Kafka, exactly once
+//! as seen by `read_committed` consumers, in per-aggregate order (DESIGN.md §1.3, ADR 0002).
+//!
+//! - [`source`]: reads committed events in commit order, never skipping a late commit.
+//! - [`publisher`]: a transactional producer; each batch and its checkpoint share one
+//!   Kafka transaction.
+//! - [`checkpoint`]: the checkpoint topic, read back when a relay becomes leader.
+//! - [`leader`]: the advisory lock that makes one relay active and the others standbys.
+//!
+//! Delivery guarantee: exactly once for `read_committed` consumers. A crash before a Kafka
+//! commit aborts the transaction (events and checkpoint together); the next leader fences the
+//! old producer, reads the last committed checkpoint and publishes from there.
+
+pub mod checkpoint;
+mod error;
+pub mod leader;
+pub mod publisher;
+pub mod source;
+
+use std::time::Duration;
+
+use causeway_infra::avro::EventCodec;
+use causeway_infra::settings::Settings;
+use causeway_infra::topics::Topics;
+use sqlx::PgPool;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+pub use error::RelayError;
+use leader::Leadership;
+use publisher::{OutgoingRecord, TransactionalPublisher};
+use source::{Position, StoredEvent};
+
+const STEP_DOWN_PAUSE: Duration = Duration::from_secs(1);
+const LOCK_CHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// The relay role.
+pub struct Relay {
+    settings: Settings,
+    pool: PgPool,
+    codec: EventCodec,
+    topics: Topics,
+}
+
+impl Relay {
+    /// A relay over the configured event store, Kafka and registry.
+    pub fn new(settings: &Settings, pool: PgPool, codec: EventCodec) -> Self {
+        let topics = Topics::new(&settings.kafka);
+        Self { settings: settings.clone(), pool, codec, topics }
+    }
+
+    /// Stands by until it is the leader, then publishes until `stop` turns true. A leader
+    /// that fails steps down (releasing the lock) and starts over.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        loop {
+            let Some(mut leadership) = Leadership::acquire(&self.settings, &stop).await else {
+                return;
+            };
+            tracing::info!("relay is the leader");
+            match self.lead(&mut leadership, &mut stop).await {
+                Ok(()) => return,
+                Err(error) => {
+                    tracing::error!(error = %causeway_infra::error::error_chain(&error), "relay stepped down");
+                }
+            }
+            drop(leadership);
+            if sleep_or_stop(STEP_DOWN_PAUSE, &mut stop).await {
+                return;
+            }
+        }
+    }
+
+    async fn lead(&self, leadership: &mut Leadership, stop: &mut watch::Receiver<bool>) -> Result<(), RelayError> {
+        checkpoint::ensure_topic(&self.settings).await?;
+        // Fence any earlier producer before reading the checkpoint it may still have written.
+        let publisher = TransactionalPublisher::start(&self.settings).await?;
+        let mut position = checkpoint::read(&self.settings).await?;
+        tracing::info!(?position, "relay resumes after its checkpoint");
+        let poll = Duration::from_millis(self.settings.relay.poll_interval_ms);
+        let mut lock_checked = Instant::now();
+        loop {
+            if *stop.borrow() {
+                return Ok(());
+            }
+            if lock_checked.elapsed() >= LOCK_CHECK_EVERY {
+                if !leadership.still_held().await {
+                    return Err(RelayError::LostLeadership);
+                }
+                lock_checked = Instant::now();
+            }
+            match self.publish_next(&publisher, position).await? {
+                Some(next) => position = next,
+                None if sleep_or_stop(poll, stop).await => return Ok(()),
+                None => {}
+            }
+        }
+    }
+
+    /// Publishes the next batch after `position`; answers the new position, or `None` when
+    /// nothing was waiting.
+    async fn publish_next(&self, publisher: &TransactionalPublisher, position: Position) -> Result<Option<Position>, RelayError> {
+        let batch = source::fetch_after(&self.pool, position, self.settings.relay.batch_size).await?;
+        let Some(last) = batch.last().map(StoredEvent::position) else {
+            return Ok(None);
+        };
+        let mut records = Vec::with_capacity(batch.len());
+        for event in &batch {
+            records.push(self.encode(event).await?);
+        }
+        publisher.publish(&records, last).await?;
+        tracing::debug!(events = batch.len(), ?last, "relay published a batch");
+        Ok(Some(last))
+    }
+
+    async fn encode(&self, event: &StoredEvent) -> Result<OutgoingRecord, RelayError> {
+        let encode_error = |reason: String| RelayError::Encode {
+            event_type: event.event_type.clone(),
+            aggregate_id: event.aggregate_id.clone(),
+            sequence: event.sequence,
+            reason,
+        };
+        let topic = self.topics.events_topic(&event.aggregate_type).map_err(|e| encode_error(e.to_string()))?;
+        let value = self
+            .codec
+            .encode(&topic, &event.event_type, event.data())
+            .await
+            .map_err(|e| encode_error(e.to_string()))?;
+        Ok(OutgoingRecord { topic, key: event.aggregate_id.clone(), value, headers: headers(event) })
+    }
+}
+
+/// The Kafka headers of one event.
+fn headers(event: &StoredEvent) -> Vec<(&'static str, String)> {
+    let mut headers = vec![
+        ("event_type", event.event_type.clone()),
+        ("event_id", event_id(event).to_string()),
+        ("aggregate_type", event.aggregate_type.clone()),
+        ("aggregate_id", event.aggregate_id.clone()),
+        ("sequence", event.sequence.to_string()),
+        ("event_version", event.event_version.clone()),
+    ];
+    for key in ["correlation_id", "causation_id", "traceparent"] {
+        if let Some(value) = event.metadata_str(key) {
+            headers.push((key, value.to_owned()));
+        }
+    }
+    headers
+}
+
+/// A stable id per event (UUID v5 of aggregate type, id and sequence): consumers can use it
+/// as a causation id and deduplicate by it.
+pub fn event_id(event: &StoredEvent) -> Uuid {
+    let name = format!("{}/{}/{}", event.aggregate_type, event.aggregate_id, event.sequence);
+    Uuid::new_v5(&Uuid::NAMESPACE_OID, name.as_bytes())
+}
+
+/// Sleeps, waking early when `stop` turns true; answers whether to stop.
+async fn sleep_or_stop(duration: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(duration) => *stop.borrow(),
+        changed = stop.changed() => changed.is_err() || *stop.borrow(),
+    }
+}

@@ -1,0 +1,116 @@
+//! The relay's checkpoint: the last published [`Position`], written to a compacted topic in
+//! the same Kafka transaction as the events it covers, and read back (`read_committed`) when
+//! a relay becomes leader.
+
+use std::time::Duration;
+
+use causeway_infra::kafka::client_config;
+use causeway_infra::settings::Settings;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Message, Offset, TopicPartitionList};
+
+use super::RelayError;
+use super::source::Position;
+
+/// The key of every checkpoint record (compaction keeps the newest).
+pub const CHECKPOINT_KEY: &str = "relay";
+const TIMEOUT: Duration = Duration::from_secs(10);
+/// Records read back from the end of the topic to find the newest committed checkpoint:
+/// each transaction adds one checkpoint and one commit marker.
+const TAIL: i64 = 64;
+
+/// The checkpoint record's value.
+pub fn encode_checkpoint(position: Position) -> Vec<u8> {
+    serde_json::to_vec(&position).unwrap_or_default()
+}
+
+fn decode_checkpoint(bytes: &[u8]) -> Result<Position, RelayError> {
+    serde_json::from_slice(bytes).map_err(|e| RelayError::Checkpoint(e.to_string()))
+}
+
+/// Creates the compacted single-partition checkpoint topic when it does not exist.
+pub async fn ensure_topic(settings: &Settings) -> Result<(), RelayError> {
+    let admin: AdminClient<DefaultClientContext> = client_config(&settings.kafka).create()?;
+    let topic = NewTopic::new(&settings.relay.checkpoint_topic, 1, TopicReplication::Fixed(1))
+        .set("cleanup.policy", "compact");
+    let options = AdminOptions::new().operation_timeout(Some(TIMEOUT));
+    for result in admin.create_topics(&[topic], &options).await? {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => {
+                return Err(RelayError::Checkpoint(format!("creating {topic}: {code}")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The newest committed checkpoint, or the start when none was ever written.
+pub async fn read(settings: &Settings) -> Result<Position, RelayError> {
+    let consumer: BaseConsumer = client_config(&settings.kafka)
+        .set("group.id", format!("{}-reader", settings.relay.transactional_id))
+        .set("isolation.level", "read_committed")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .create()?;
+    let topic = settings.relay.checkpoint_topic.clone();
+    tokio::task::spawn_blocking(move || read_blocking(&consumer, &topic))
+        .await
+        .map_err(|e| RelayError::Checkpoint(e.to_string()))?
+}
+
+fn read_blocking(consumer: &BaseConsumer, topic: &str) -> Result<Position, RelayError> {
+    let (low, high) = consumer.fetch_watermarks(topic, 0, TIMEOUT)?;
+    let tail_start = (high - TAIL).max(low);
+    if let Some(position) = newest_from(consumer, topic, tail_start)? {
+        return Ok(position);
+    }
+    if tail_start == low {
+        return Ok(Position::default());
+    }
+    // Nothing committed in the tail (e.g. only aborted transactions): read it all.
+    Ok(newest_from(consumer, topic, low)?.unwrap_or_default())
+}
+
+fn newest_from(consumer: &BaseConsumer, topic: &str, start: i64) -> Result<Option<Position>, RelayError> {
+    let mut assignment = TopicPartitionList::new();
+    assignment.add_partition_offset(topic, 0, Offset::Offset(start))?;
+    consumer.assign(&assignment)?;
+    let mut newest = None;
+    loop {
+        match consumer.poll(TIMEOUT) {
+            Some(Ok(message)) => {
+                if let Some(payload) = message.payload() {
+                    newest = Some(decode_checkpoint(payload)?);
+                }
+            }
+            Some(Err(KafkaError::PartitionEOF(_))) => return Ok(newest),
+            Some(Err(error)) => return Err(error.into()),
+            None => {
+                return Err(RelayError::Checkpoint(format!("no answer from {topic} within {TIMEOUT:?}")));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_checkpoint_round_trips() {
+        let position = Position { transaction_id: 981, global_position: 12_345 };
+        assert_eq!(decode_checkpoint(&encode_checkpoint(position)).unwrap(), position);
+    }
+
+    #[test]
+    fn positions_order_by_transaction_then_global_position() {
+        let early_txn_late_row = Position { transaction_id: 10, global_position: 99 };
+        let late_txn_early_row = Position { transaction_id: 11, global_position: 5 };
+        assert!(early_txn_late_row < late_txn_early_row);
+    }
+}

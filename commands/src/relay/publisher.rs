@@ -1,0 +1,136 @@
+//! The transactional Kafka producer: each batch of events and the relay's checkpoint are
+//! committed in one Kafka transaction, so a `read_committed` consumer sees every event once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use causeway_infra::kafka::client_config;
+use causeway_infra::settings::Settings;
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::types::RDKafkaErrorCode;
+
+use super::RelayError;
+use super::checkpoint::{CHECKPOINT_KEY, encode_checkpoint};
+use super::source::Position;
+
+const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One event ready to produce: topic, key, Avro value and headers.
+#[derive(Debug)]
+pub struct OutgoingRecord {
+    /// `<aggregate>.events`.
+    pub topic: String,
+    /// The aggregate id.
+    pub key: String,
+    /// Confluent-framed Avro.
+    pub value: Vec<u8>,
+    /// Event type, ids, sequence, correlation, causation, traceparent.
+    pub headers: Vec<(&'static str, String)>,
+}
+
+/// A producer whose `transactional.id` fences any earlier instance.
+#[derive(Clone)]
+pub struct TransactionalPublisher {
+    producer: Arc<FutureProducer>,
+    checkpoint_topic: String,
+}
+
+impl TransactionalPublisher {
+    /// Creates the producer and runs `init_transactions`, which fences a zombie with the same
+    /// `transactional.id` and aborts its open transaction.
+    pub async fn start(settings: &Settings) -> Result<Self, RelayError> {
+        let producer: FutureProducer = client_config(&settings.kafka)
+            .set("transactional.id", &settings.relay.transactional_id)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "5")
+            .set("compression.type", "zstd")
+            .set("transaction.timeout.ms", "60000")
+            .create()?;
+        let producer = Arc::new(producer);
+        blocking(&producer, |p| p.init_transactions(TRANSACTION_TIMEOUT)).await?;
+        Ok(Self { producer, checkpoint_topic: settings.relay.checkpoint_topic.clone() })
+    }
+
+    /// Publishes `records` and the checkpoint `to` in one transaction. On failure the
+    /// transaction is aborted (when it can be) and nothing of it becomes visible.
+    pub async fn publish(&self, records: &[OutgoingRecord], to: Position) -> Result<(), RelayError> {
+        blocking(&self.producer, |p| p.begin_transaction()).await?;
+        match self.produce_and_commit(records, to).await {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                self.abort_if_possible(&error).await;
+                Err(error)
+            }
+        }
+    }
+
+    async fn produce_and_commit(&self, records: &[OutgoingRecord], to: Position) -> Result<(), RelayError> {
+        let mut deliveries = Vec::with_capacity(records.len() + 1);
+        for record in records {
+            let headers = headers(&record.headers);
+            deliveries.push(self.enqueue(&record.topic, &record.key, &record.value, headers).await?);
+        }
+        let checkpoint = encode_checkpoint(to);
+        let topic = &self.checkpoint_topic;
+        deliveries.push(self.enqueue(topic, CHECKPOINT_KEY, &checkpoint, OwnedHeaders::new()).await?);
+        for delivery in deliveries {
+            match delivery.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((error, _))) => return Err(error.into()),
+                Err(_) => return Err(RelayError::DeliveryCancelled),
+            }
+        }
+        blocking(&self.producer, |p| p.commit_transaction(TRANSACTION_TIMEOUT)).await
+    }
+
+    /// Enqueues one record, waiting while librdkafka's local queue is full.
+    async fn enqueue(
+        &self,
+        topic: &str,
+        key: &str,
+        value: &[u8],
+        headers: OwnedHeaders,
+    ) -> Result<DeliveryFuture, RelayError> {
+        let mut record = FutureRecord::to(topic).key(key).payload(value).headers(headers);
+        loop {
+            match self.producer.send_result(record) {
+                Ok(delivery) => return Ok(delivery),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Err((error, _)) => return Err(error.into()),
+            }
+        }
+    }
+
+    async fn abort_if_possible(&self, error: &RelayError) {
+        if error.is_fatal() {
+            return;
+        }
+        if let Err(abort) = blocking(&self.producer, |p| p.abort_transaction(TRANSACTION_TIMEOUT)).await {
+            tracing::warn!(error = %abort, "aborting the relay transaction failed");
+        }
+    }
+}
+
+fn headers(pairs: &[(&'static str, String)]) -> OwnedHeaders {
+    pairs.iter().fold(OwnedHeaders::new_with_capacity(pairs.len()), |headers, (key, value)| {
+        headers.insert(Header { key, value: Some(value.as_bytes()) })
+    })
+}
+
+/// librdkafka's transaction calls block their thread until the broker answers.
+async fn blocking<F>(producer: &Arc<FutureProducer>, call: F) -> Result<(), RelayError>
+where
+    F: FnOnce(&FutureProducer) -> Result<(), KafkaError> + Send + 'static,
+{
+    let producer = Arc::clone(producer);
+    tokio::task::spawn_blocking(move || call(&producer))
+        .await
+        .map_err(|_| RelayError::DeliveryCancelled)?
+        .map_err(RelayError::from)
+}

@@ -1,0 +1,85 @@
+//! Reading committed events from the event table in commit order.
+//!
+//! Only rows written by transactions that have ended are read:
+//! `transaction_id < pg_snapshot_xmin(pg_current_snapshot())`. A transaction still open holds
+//! back every row after it, so a row that commits late is never skipped (ADR 0002).
+
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+
+/// Where the relay stands: the last published row, in `(transaction_id, global_position)` order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Position {
+    /// The writing transaction's id (`xid8`).
+    pub transaction_id: i64,
+    /// The row's `global_position`.
+    pub global_position: i64,
+}
+
+/// One stored event, as the relay publishes it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StoredEvent {
+    /// The writing transaction's id.
+    pub transaction_id: i64,
+    /// Insertion order.
+    pub global_position: i64,
+    /// `Customer`, `Order`, `InventoryItem`, `Payment`.
+    pub aggregate_type: String,
+    /// The aggregate's id (the Kafka key).
+    pub aggregate_id: String,
+    /// The event's sequence within its aggregate (1-based).
+    pub sequence: i64,
+    /// e.g. `OrderPlaced`.
+    pub event_type: String,
+    /// The event's schema version.
+    pub event_version: String,
+    /// `{"type": …, "data": {…}}` as stored.
+    pub payload: serde_json::Value,
+    /// Correlation, causation, traceparent, …
+    pub metadata: serde_json::Value,
+}
+
+impl StoredEvent {
+    /// This row's place in commit order.
+    pub fn position(&self) -> Position {
+        Position { transaction_id: self.transaction_id, global_position: self.global_position }
+    }
+
+    /// The event's `data` (the Avro record); the whole payload if it is not wrapped.
+    pub fn data(&self) -> &serde_json::Value {
+        self.payload.get("data").unwrap_or(&self.payload)
+    }
+
+    /// A metadata value as text, if present.
+    pub fn metadata_str(&self, key: &str) -> Option<&str> {
+        self.metadata.get(key).and_then(serde_json::Value::as_str)
+    }
+}
+
+/// Up to `limit` committed events after `after`, in commit order.
+#[tracing::instrument(skip(pool), err)]
+pub async fn fetch_after(
+    pool: &PgPool,
+    after: Position,
+    limit: u32,
+) -> Result<Vec<StoredEvent>, sqlx::Error> {
+    sqlx::query_as::<_, StoredEvent>(
+        "SELECT transaction_id::text::bigint AS transaction_id, global_position, aggregate_type,
+                aggregate_id, sequence, event_type, event_version, payload, metadata
+         FROM events
+         WHERE (transaction_id, global_position) > ($1::bigint::text::xid8, $2)
+           AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+         ORDER BY transaction_id, global_position
+         LIMIT $3",
+    )
+    .bind(after.transaction_id)
+    .bind(after.global_position)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await
+}
+
+/// The newest stored position, committed or not (the head the relay lag is measured against).
+pub async fn head(pool: &PgPool) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT max(global_position) FROM events").fetch_one(pool).await
+}
