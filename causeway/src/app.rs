@@ -1,71 +1,112 @@
-//! The running platform: binds the HTTP listener and serves every route until told to stop.
+//! The running platform: binds the HTTP listener, serves the routes of its HTTP roles and
+//! runs its background roles (relay, …) until told to stop.
 
 use std::future::Future;
 use std::time::Duration;
 
 use axum::Router;
+use causeway_commands::api::{self, ApiConfig};
+use causeway_commands::relay::Relay;
+use causeway_commands::store::CommandStore;
+use causeway_infra::avro::EventCodec;
 use causeway_infra::health::HealthChecker;
 use causeway_infra::{InfraError, Settings, db};
+use sqlx::PgPool;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::http;
+use crate::roles::{Role, Roles};
 
 /// A built (bound, not yet serving) platform.
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    workers: Vec<Worker>,
 }
 
+/// A background role: started with a stop signal, finishes when it turns true.
+type Worker = Box<dyn FnOnce(watch::Receiver<bool>) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+
 impl Application {
-    /// Binds the configured address and wires the routes. Dependencies are reached lazily,
-    /// so the server starts (and says it is not ready) while one of them is down.
+    /// Every role in one process.
     pub async fn build(settings: &Settings) -> Result<Self, InfraError> {
+        Self::build_with_roles(settings, &Roles::all()).await
+    }
+
+    /// Binds the configured address and wires the routes and workers of `roles`.
+    /// Dependencies are reached lazily, so the server starts (and says it is not ready)
+    /// while one of them is down.
+    pub async fn build_with_roles(settings: &Settings, roles: &Roles) -> Result<Self, InfraError> {
         let pool = db::lazy_pool(&settings.database);
-        let health = HealthChecker::new(settings, pool)?;
+        let health = HealthChecker::new(settings, pool.clone())?;
         let address = format!("{}:{}", settings.http.host, settings.http.port);
         let listener = TcpListener::bind(&address)
             .await
-            .map_err(|source| InfraError::Bind {
-                address: address.clone(),
-                source,
-            })?;
-        let timeout = Duration::from_millis(settings.http.request_timeout_ms);
-        let router = http::health::routes(health)
-            .layer(RequestBodyLimitLayer::new(settings.http.body_limit_bytes))
-            .layer(TimeoutLayer::with_status_code(
-                axum::http::StatusCode::REQUEST_TIMEOUT,
-                timeout,
-            ))
-            .layer(TraceLayer::new_for_http());
-        Ok(Self { listener, router })
+            .map_err(|source| InfraError::Bind { address: address.clone(), source })?;
+        let limit = RequestBodyLimitLayer::new(settings.http.body_limit_bytes);
+        let mut routes = http::health::routes(health).layer(limit);
+        if roles.has(Role::CommandApi) {
+            routes = routes.merge(command_api(settings, &pool));
+        }
+        let router = with_layers(routes, settings);
+        let workers = workers(settings, roles, &pool)?;
+        Ok(Self { listener, router, workers })
     }
 
     /// The port actually bound (settings may ask for 0).
     pub fn port(&self) -> u16 {
-        self.listener
-            .local_addr()
-            .map(|a| a.port())
-            .unwrap_or_default()
+        self.listener.local_addr().map(|a| a.port()).unwrap_or_default()
     }
 
-    /// Serves until `shutdown` completes, then finishes the requests in flight.
-    pub async fn run_until(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        tracing::info!(port = self.port(), "serving HTTP");
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
+    /// Serves until `shutdown` completes, then finishes the requests in flight and stops the
+    /// background roles.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let (stop, stopped) = watch::channel(false);
+        let mut running = JoinSet::new();
+        for worker in self.workers {
+            running.spawn(worker(stopped.clone()));
+        }
+        tracing::info!(port = self.listener.local_addr()?.port(), "serving HTTP");
+        let served = axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await;
+        let _ = stop.send(true);
+        while running.join_next().await.is_some() {}
+        served
     }
 
     /// Serves until SIGINT or SIGTERM.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.run_until(shutdown_signal()).await
     }
+}
+
+fn with_layers(router: Router, settings: &Settings) -> Router {
+    let timeout = Duration::from_millis(settings.http.request_timeout_ms);
+    router
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(TraceLayer::new_for_http())
+}
+
+/// The command API. It enforces `http.body_limit_bytes` itself, so that its 413 is
+/// problem+json like its other errors: it is merged outside the `RequestBodyLimitLayer`.
+fn command_api(settings: &Settings, pool: &PgPool) -> Router {
+    let store = CommandStore::from_settings(pool.clone(), &settings.event_store);
+    let config = ApiConfig::new(settings.http.body_limit_bytes);
+    api::router(store, pool.clone(), config)
+}
+
+fn workers(settings: &Settings, roles: &Roles, pool: &PgPool) -> Result<Vec<Worker>, InfraError> {
+    let mut workers: Vec<Worker> = Vec::new();
+    if roles.has(Role::Relay) {
+        let codec = EventCodec::new(&settings.registry).map_err(|e| InfraError::Registry(e.to_string()))?;
+        let relay = Relay::new(settings, pool.clone(), codec);
+        workers.push(Box::new(move |stop| Box::pin(relay.run(stop))));
+    }
+    Ok(workers)
 }
 
 /// Completes on Ctrl-C or SIGTERM (what Kubernetes sends before killing a pod).

@@ -227,3 +227,23 @@ fn published(message: &rdkafka::message::BorrowedMessage<'_>) -> Published {
         value: message.payload().unwrap_or_default().to_vec(),
     }
 }
+
+/// The sum of the topic's high watermarks (records and transaction markers, committed or
+/// not): a cheap sign of progress, not a count of visible events.
+pub async fn high_watermarks(settings: &Settings, aggregate_type: &str) -> i64 {
+    let topic = topic(settings, aggregate_type);
+    let consumer: BaseConsumer = client_config(&settings.kafka).create().unwrap();
+    tokio::task::spawn_blocking(move || {
+        let timeout = Duration::from_secs(5);
+        let Ok(metadata) = consumer.fetch_metadata(Some(&topic), timeout) else {
+            return 0;
+        };
+        let partitions = metadata.topics().first().map(|t| t.partitions().len()).unwrap_or(0);
+        (0..partitions as i32)
+            .filter_map(|p| consumer.fetch_watermarks(&topic, p, timeout).ok())
+            .map(|(_, high)| high)
+            .sum()
+    })
+    .await
+    .unwrap()
+}

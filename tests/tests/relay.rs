@@ -8,31 +8,30 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use causeway_tests::relay_support::{
-    Published, RelayProcess, count_published, create_single_partition_topic, insert_restock,
+    Published, RelayProcess, count_published, high_watermarks, create_single_partition_topic, insert_restock,
     insert_restocks, insert_restocks_from, isolated_relay_settings, leader_pid, read_all,
 };
 use causeway_tests::{TestDatabase, eventually};
 
-const AGGREGATES: usize = 100;
-const EVENTS_EACH: usize = 50;
+const AGGREGATES: usize = 200;
+const EVENTS_EACH: usize = 100;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_killed_mid_stream_loses_and_duplicates_nothing_after_restart() {
     let db = TestDatabase::migrated().await;
-    let settings = isolated_relay_settings(&db.settings, 100);
-    insert_restocks(&db.pool, AGGREGATES, EVENTS_EACH, 500).await;
+    // Small transactions, so the kill lands between or inside one of hundreds of them.
+    let settings = isolated_relay_settings(&db.settings, 50);
+    insert_restocks(&db.pool, AGGREGATES, EVENTS_EACH, 2000).await;
     let total = AGGREGATES * EVENTS_EACH;
 
     let mut relay = RelayProcess::start(&settings);
-    let seen = eventually(Duration::from_secs(60), "the relay to publish a first part", || {
-        let settings = settings.clone();
-        async move {
-            let n = count_published(&settings, "InventoryItem").await;
-            (n >= 1000).then_some(n)
-        }
-    })
-    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while high_watermarks(&settings, "InventoryItem").await < 1000 {
+        assert!(tokio::time::Instant::now() < deadline, "the relay never started publishing");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     relay.kill();
+    let seen = count_published(&settings, "InventoryItem").await;
     assert!(seen < total, "the kill must land mid-stream (saw {seen} of {total} already)");
 
     let _restarted = RelayProcess::start(&settings);
