@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::roles::Role;
+
 /// Causeway: an event-sourced CQRS platform with choreographed sagas.
 #[derive(Debug, Parser)]
 #[command(name = "causeway", version, about)]
@@ -22,6 +24,16 @@ pub struct Cli {
 pub enum Command {
     /// Apply the database migrations (event store, snapshots, relay columns).
     Migrate,
-    /// Run the platform: HTTP API with health checks.
-    Serve,
+    /// Check the Avro event schemas of schemas/, or register them with the schema registry.
+    Schemas {
+        /// check or register.
+        #[command(subcommand)]
+        action: crate::schemas::SchemasCommand,
+    },
+    /// Run the platform: every role in this process, or those named with --roles.
+    Serve {
+        /// Roles to run, comma-separated (default: all).
+        #[arg(long, value_delimiter = ',', value_enum)]
+        roles: Vec<Role>,
+    },
 }

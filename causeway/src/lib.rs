@@ -3,8 +3,13 @@
 //! - [`cli`]: the command line (`migrate`, `serve`, …), parsed with clap.
 //! - [`app`]: [`app::Application`], the HTTP server every role is mounted on:
 //!   `build(settings)`, `port()`, `run_until_stopped()`.
+//! - [`roles`]: the roles `serve --roles` can pick (command-api, relay, projections, sagas, read-api).
 //! - [`http`]: routes that belong to the process rather than to a role (`/health/*`).
+//! - [`schemas`]: `schemas check|register`: the Avro contracts against the domain, git and
+//!   the registry.
 
 pub mod app;
 pub mod cli;
 pub mod http;
+pub mod schemas;
+pub mod roles;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use causeway::app::Application;
 use causeway::cli::{Cli, Command};
+use causeway::roles::{Role, Roles};
 use causeway_infra::{Settings, db, telemetry};
 use clap::Parser;
 
@@ -46,7 +47,8 @@ fn fail_before_logging(error: &anyhow::Error) -> ExitCode {
 async fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
     match command {
         Command::Migrate => migrate(settings).await,
-        Command::Serve => serve(settings).await,
+        Command::Schemas { action } => causeway::schemas::run(action, settings).await,
+        Command::Serve { roles } => serve(settings, roles).await,
     }
 }
 
@@ -59,8 +61,10 @@ async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serve(settings: &Settings) -> anyhow::Result<()> {
-    let app = Application::build(settings)
+async fn serve(settings: &Settings, roles: Vec<Role>) -> anyhow::Result<()> {
+    let roles = if roles.is_empty() { Roles::all() } else { Roles::only(roles) };
+    tracing::info!(%roles, "starting");
+    let app = Application::build_with_roles(settings, &roles)
         .await
         .context("building the platform")?;
     app.run_until_stopped().await.context("serving HTTP")

@@ -30,6 +30,8 @@ pub struct Settings {
     pub registry: RegistrySettings,
     /// The event store's own knobs.
     pub event_store: EventStoreSettings,
+    /// The relay from the event store to Kafka.
+    pub relay: RelaySettings,
     /// Logs and traces.
     pub telemetry: TelemetrySettings,
     /// Readiness checks.
@@ -73,6 +75,9 @@ pub struct DatabaseSettings {
 pub struct KafkaSettings {
     /// `bootstrap.servers`.
     pub bootstrap_servers: String,
+    /// Prepended verbatim to every topic name (see `topics`); empty by default.
+    #[serde(default)]
+    pub topic_prefix: String,
     /// Extra librdkafka properties passed through unchanged.
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
@@ -92,6 +97,24 @@ pub struct RegistrySettings {
 pub struct EventStoreSettings {
     /// A snapshot is written every this many events of an aggregate.
     pub snapshot_every: u64,
+}
+
+/// The relay: how it batches, where it keeps its checkpoint, how it elects one leader.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RelaySettings {
+    /// Most events published in one Kafka transaction.
+    pub batch_size: u32,
+    /// Pause between polls when nothing is waiting.
+    pub poll_interval_ms: u64,
+    /// Kafka `transactional.id`: the same for every relay instance, so a new leader fences
+    /// a zombie.
+    pub transactional_id: String,
+    /// Compacted topic holding the relay's checkpoint, written in each transaction.
+    pub checkpoint_topic: String,
+    /// Postgres advisory lock key that elects the one active relay.
+    pub lock_key: i64,
+    /// How often a standby tries to take the lock.
+    pub standby_retry_ms: u64,
 }
 
 /// Logging and tracing.

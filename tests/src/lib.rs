@@ -5,9 +5,13 @@
 //! groups, so tests run in parallel without seeing each other. `scripts/test` drops the
 //! databases of earlier runs.
 
+pub mod relay_support;
+
+use std::path::PathBuf;
 use std::time::Duration;
 
 use causeway::app::Application;
+use causeway::roles::{Role, Roles};
 use causeway_infra::{Settings, db};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
@@ -81,9 +85,12 @@ pub struct TestApp {
 
 impl TestApp {
     /// Builds and serves the platform with `settings` (the port is forced to 0).
+    /// Background roles (relay, consumers) are started by the tests that need them, with
+    /// settings of their own.
     pub async fn spawn(mut settings: Settings) -> Self {
         settings.http.port = 0;
-        let app = Application::build(&settings)
+        let roles = Roles::only([Role::CommandApi, Role::ReadApi]);
+        let app = Application::build_with_roles(&settings, &roles)
             .await
             .expect("build application");
         let address = format!("http://127.0.0.1:{}", app.port());
@@ -136,5 +143,16 @@ where
             "timed out after {deadline:?} waiting for {what}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The `causeway` binary built alongside these tests (`cargo test --workspace` builds it).
+pub fn causeway_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test>-<hash> → target/<profile>/causeway
+    let binary = exe.parent().and_then(|deps| deps.parent()).map(|dir| dir.join("causeway"));
+    match binary {
+        Some(path) if path.exists() => path,
+        _ => panic!("the causeway binary is not built: run `cargo build -p causeway` (or `cargo test --workspace`)"),
     }
 }

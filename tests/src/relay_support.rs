@@ -1,6 +1,8 @@
 //! Helpers for the relay tests: seeding the event table, running the relay as a process,
 //! and reading back what reached Kafka.
 
+#![allow(clippy::unwrap_used)] // test support: a failed unwrap is a failed test
+
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 

@@ -80,10 +80,8 @@ async fn record_size(codec: &EventCodec, settings: &Settings) -> usize {
 async fn wait_for_checkpoint(settings: &Settings, last: Position) {
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
-        if let Ok(position) = checkpoint::read(settings).await {
-            if position >= last {
-                return;
-            }
+        if checkpoint::read(settings).await.is_ok_and(|position| position >= last) {
+            return;
         }
         assert!(Instant::now() < deadline, "the relay did not finish within 10 minutes");
         tokio::time::sleep(Duration::from_millis(100)).await;
