@@ -30,7 +30,9 @@ pub struct Application {
 }
 
 /// A background role: started with a stop signal, finishes when it turns true.
-type Worker = Box<dyn FnOnce(watch::Receiver<bool>) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+type Worker = Box<
+    dyn FnOnce(watch::Receiver<bool>) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send,
+>;
 
 impl Application {
     /// Every role in one process.
@@ -47,7 +49,10 @@ impl Application {
         let address = format!("{}:{}", settings.http.host, settings.http.port);
         let listener = TcpListener::bind(&address)
             .await
-            .map_err(|source| InfraError::Bind { address: address.clone(), source })?;
+            .map_err(|source| InfraError::Bind {
+                address: address.clone(),
+                source,
+            })?;
         let limit = RequestBodyLimitLayer::new(settings.http.body_limit_bytes);
         let mut routes = http::health::routes(health).layer(limit);
         if roles.has(Role::CommandApi) {
@@ -55,24 +60,36 @@ impl Application {
         }
         let router = with_layers(routes, settings);
         let workers = workers(settings, roles, &pool)?;
-        Ok(Self { listener, router, workers })
+        Ok(Self {
+            listener,
+            router,
+            workers,
+        })
     }
 
     /// The port actually bound (settings may ask for 0).
     pub fn port(&self) -> u16 {
-        self.listener.local_addr().map(|a| a.port()).unwrap_or_default()
+        self.listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or_default()
     }
 
     /// Serves until `shutdown` completes, then finishes the requests in flight and stops the
     /// background roles.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let (stop, stopped) = watch::channel(false);
         let mut running = JoinSet::new();
         for worker in self.workers {
             running.spawn(worker(stopped.clone()));
         }
         tracing::info!(port = self.listener.local_addr()?.port(), "serving HTTP");
-        let served = axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await;
+        let served = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await;
         let _ = stop.send(true);
         while running.join_next().await.is_some() {}
         served
@@ -87,7 +104,10 @@ impl Application {
 fn with_layers(router: Router, settings: &Settings) -> Router {
     let timeout = Duration::from_millis(settings.http.request_timeout_ms);
     router
-        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
         .layer(TraceLayer::new_for_http())
 }
 
@@ -102,7 +122,8 @@ fn command_api(settings: &Settings, pool: &PgPool) -> Router {
 fn workers(settings: &Settings, roles: &Roles, pool: &PgPool) -> Result<Vec<Worker>, InfraError> {
     let mut workers: Vec<Worker> = Vec::new();
     if roles.has(Role::Relay) {
-        let codec = EventCodec::new(&settings.registry).map_err(|e| InfraError::Registry(e.to_string()))?;
+        let codec =
+            EventCodec::new(&settings.registry).map_err(|e| InfraError::Registry(e.to_string()))?;
         let relay = Relay::new(settings, pool.clone(), codec);
         workers.push(Box::new(move |stop| Box::pin(relay.run(stop))));
     }

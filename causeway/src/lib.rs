@@ -11,5 +11,5 @@
 pub mod app;
 pub mod cli;
 pub mod http;
-pub mod schemas;
 pub mod roles;
+pub mod schemas;

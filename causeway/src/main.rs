@@ -62,7 +62,11 @@ async fn migrate(settings: &Settings) -> anyhow::Result<()> {
 }
 
 async fn serve(settings: &Settings, roles: Vec<Role>) -> anyhow::Result<()> {
-    let roles = if roles.is_empty() { Roles::all() } else { Roles::only(roles) };
+    let roles = if roles.is_empty() {
+        Roles::all()
+    } else {
+        Roles::only(roles)
+    };
     tracing::info!(%roles, "starting");
     let app = Application::build_with_roles(settings, &roles)
         .await

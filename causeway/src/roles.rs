@@ -21,7 +21,13 @@ pub enum Role {
 
 impl Role {
     /// Every role, in start order.
-    pub const ALL: [Role; 5] = [Role::Relay, Role::Projections, Role::Sagas, Role::CommandApi, Role::ReadApi];
+    pub const ALL: [Role; 5] = [
+        Role::Relay,
+        Role::Projections,
+        Role::Sagas,
+        Role::CommandApi,
+        Role::ReadApi,
+    ];
 }
 
 /// The set of roles a process runs.

@@ -47,7 +47,12 @@ impl Relay {
     /// A relay over the configured event store, Kafka and registry.
     pub fn new(settings: &Settings, pool: PgPool, codec: EventCodec) -> Self {
         let topics = Topics::new(&settings.kafka);
-        Self { settings: settings.clone(), pool, codec, topics }
+        Self {
+            settings: settings.clone(),
+            pool,
+            codec,
+            topics,
+        }
     }
 
     /// Stands by until it is the leader, then publishes until `stop` turns true. A leader
@@ -71,7 +76,11 @@ impl Relay {
         }
     }
 
-    async fn lead(&self, leadership: &mut Leadership, stop: &mut watch::Receiver<bool>) -> Result<(), RelayError> {
+    async fn lead(
+        &self,
+        leadership: &mut Leadership,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<(), RelayError> {
         checkpoint::ensure_topic(&self.settings).await?;
         // Fence any earlier producer before reading the checkpoint it may still have written.
         let publisher = TransactionalPublisher::start(&self.settings).await?;
@@ -99,8 +108,13 @@ impl Relay {
 
     /// Publishes the next batch after `position`; answers the new position, or `None` when
     /// nothing was waiting.
-    async fn publish_next(&self, publisher: &TransactionalPublisher, position: Position) -> Result<Option<Position>, RelayError> {
-        let batch = source::fetch_after(&self.pool, position, self.settings.relay.batch_size).await?;
+    async fn publish_next(
+        &self,
+        publisher: &TransactionalPublisher,
+        position: Position,
+    ) -> Result<Option<Position>, RelayError> {
+        let batch =
+            source::fetch_after(&self.pool, position, self.settings.relay.batch_size).await?;
         let Some(last) = batch.last().map(StoredEvent::position) else {
             return Ok(None);
         };
@@ -120,13 +134,21 @@ impl Relay {
             sequence: event.sequence,
             reason,
         };
-        let topic = self.topics.events_topic(&event.aggregate_type).map_err(|e| encode_error(e.to_string()))?;
+        let topic = self
+            .topics
+            .events_topic(&event.aggregate_type)
+            .map_err(|e| encode_error(e.to_string()))?;
         let value = self
             .codec
             .encode(&topic, &event.event_type, event.data())
             .await
             .map_err(|e| encode_error(e.to_string()))?;
-        Ok(OutgoingRecord { topic, key: event.aggregate_id.clone(), value, headers: headers(event) })
+        Ok(OutgoingRecord {
+            topic,
+            key: event.aggregate_id.clone(),
+            value,
+            headers: headers(event),
+        })
     }
 }
 
@@ -151,7 +173,10 @@ fn headers(event: &StoredEvent) -> Vec<(&'static str, String)> {
 /// A stable id per event (UUID v5 of aggregate type, id and sequence): consumers can use it
 /// as a causation id and deduplicate by it.
 pub fn event_id(event: &StoredEvent) -> Uuid {
-    let name = format!("{}/{}/{}", event.aggregate_type, event.aggregate_id, event.sequence);
+    let name = format!(
+        "{}/{}/{}",
+        event.aggregate_type, event.aggregate_id, event.sequence
+    );
     Uuid::new_v5(&Uuid::NAMESPACE_OID, name.as_bytes())
 }
 

@@ -150,9 +150,14 @@ where
 pub fn causeway_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test>-<hash> → target/<profile>/causeway
-    let binary = exe.parent().and_then(|deps| deps.parent()).map(|dir| dir.join("causeway"));
+    let binary = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|dir| dir.join("causeway"));
     match binary {
         Some(path) if path.exists() => path,
-        _ => panic!("the causeway binary is not built: run `cargo build -p causeway` (or `cargo test --workspace`)"),
+        _ => panic!(
+            "the causeway binary is not built: run `cargo build -p causeway` (or `cargo test --workspace`)"
+        ),
     }
 }

@@ -41,14 +41,19 @@ pub async fn create_single_partition_topic(settings: &Settings, aggregate_type: 
     let admin: AdminClient<DefaultClientContext> = client_config(&settings.kafka).create().unwrap();
     let topic = topic(settings, aggregate_type);
     admin
-        .create_topics(&[NewTopic::new(&topic, 1, TopicReplication::Fixed(1))], &AdminOptions::new())
+        .create_topics(
+            &[NewTopic::new(&topic, 1, TopicReplication::Fixed(1))],
+            &AdminOptions::new(),
+        )
         .await
         .unwrap();
 }
 
 /// The topic the relay publishes `aggregate_type` events to under these settings.
 pub fn topic(settings: &Settings, aggregate_type: &str) -> String {
-    causeway_infra::topics::Topics::new(&settings.kafka).events_topic(aggregate_type).unwrap()
+    causeway_infra::topics::Topics::new(&settings.kafka)
+        .events_topic(aggregate_type)
+        .unwrap()
 }
 
 /// A `causeway serve --roles relay` child process, killed (SIGKILL) when dropped.
@@ -90,14 +95,35 @@ impl Drop for RelayProcess {
 
 fn relay_env(settings: &Settings) -> Vec<(String, String)> {
     vec![
-        ("CAUSEWAY_DATABASE__DATABASE_NAME".into(), settings.database.database_name.clone()),
+        (
+            "CAUSEWAY_DATABASE__DATABASE_NAME".into(),
+            settings.database.database_name.clone(),
+        ),
         ("CAUSEWAY_HTTP__PORT".into(), "0".into()),
-        ("CAUSEWAY_KAFKA__TOPIC_PREFIX".into(), settings.kafka.topic_prefix.clone()),
-        ("CAUSEWAY_RELAY__CHECKPOINT_TOPIC".into(), settings.relay.checkpoint_topic.clone()),
-        ("CAUSEWAY_RELAY__TRANSACTIONAL_ID".into(), settings.relay.transactional_id.clone()),
-        ("CAUSEWAY_RELAY__LOCK_KEY".into(), settings.relay.lock_key.to_string()),
-        ("CAUSEWAY_RELAY__BATCH_SIZE".into(), settings.relay.batch_size.to_string()),
-        ("CAUSEWAY_RELAY__STANDBY_RETRY_MS".into(), settings.relay.standby_retry_ms.to_string()),
+        (
+            "CAUSEWAY_KAFKA__TOPIC_PREFIX".into(),
+            settings.kafka.topic_prefix.clone(),
+        ),
+        (
+            "CAUSEWAY_RELAY__CHECKPOINT_TOPIC".into(),
+            settings.relay.checkpoint_topic.clone(),
+        ),
+        (
+            "CAUSEWAY_RELAY__TRANSACTIONAL_ID".into(),
+            settings.relay.transactional_id.clone(),
+        ),
+        (
+            "CAUSEWAY_RELAY__LOCK_KEY".into(),
+            settings.relay.lock_key.to_string(),
+        ),
+        (
+            "CAUSEWAY_RELAY__BATCH_SIZE".into(),
+            settings.relay.batch_size.to_string(),
+        ),
+        (
+            "CAUSEWAY_RELAY__STANDBY_RETRY_MS".into(),
+            settings.relay.standby_retry_ms.to_string(),
+        ),
         ("CAUSEWAY_TELEMETRY__OTLP_ENDPOINT".into(), String::new()),
         ("RUST_LOG".into(), "warn".into()),
     ]
@@ -131,12 +157,23 @@ pub async fn insert_restock<'e>(executor: impl PgExecutor<'e>, sku: &str, sequen
 }
 
 /// `each` events for each of `aggregates` SKUs, interleaved, `per_transaction` rows a commit.
-pub async fn insert_restocks(pool: &PgPool, aggregates: usize, each: usize, per_transaction: usize) {
+pub async fn insert_restocks(
+    pool: &PgPool,
+    aggregates: usize,
+    each: usize,
+    per_transaction: usize,
+) {
     insert_restocks_from(pool, aggregates, each, 1, per_transaction).await;
 }
 
 /// Like [`insert_restocks`], with sequences starting at `first`.
-pub async fn insert_restocks_from(pool: &PgPool, aggregates: usize, each: usize, first: usize, per_transaction: usize) {
+pub async fn insert_restocks_from(
+    pool: &PgPool,
+    aggregates: usize,
+    each: usize,
+    first: usize,
+    per_transaction: usize,
+) {
     let rows: Vec<(String, i64)> = (first..first + each)
         .flat_map(|sequence| (0..aggregates).map(move |a| (format!("SKU-{a}"), sequence as i64)))
         .collect();
@@ -185,20 +222,28 @@ pub async fn read_all(settings: &Settings, aggregate_type: &str, at_most: usize)
         .set("enable.partition.eof", "true")
         .create()
         .unwrap();
-    tokio::task::spawn_blocking(move || read_blocking(&consumer, &topic, at_most)).await.unwrap()
+    tokio::task::spawn_blocking(move || read_blocking(&consumer, &topic, at_most))
+        .await
+        .unwrap()
 }
 
 fn read_blocking(consumer: &BaseConsumer, topic: &str, at_most: usize) -> Vec<Published> {
     let Ok(metadata) = consumer.fetch_metadata(Some(topic), Duration::from_secs(5)) else {
         return Vec::new();
     };
-    let partitions = metadata.topics().first().map(|t| t.partitions().len()).unwrap_or(0);
+    let partitions = metadata
+        .topics()
+        .first()
+        .map(|t| t.partitions().len())
+        .unwrap_or(0);
     if partitions == 0 {
         return Vec::new();
     }
     let mut assignment = TopicPartitionList::new();
     for partition in 0..partitions as i32 {
-        assignment.add_partition_offset(topic, partition, Offset::Beginning).unwrap();
+        assignment
+            .add_partition_offset(topic, partition, Offset::Beginning)
+            .unwrap();
     }
     consumer.assign(&assignment).unwrap();
     let mut records = Vec::new();
@@ -240,7 +285,11 @@ pub async fn high_watermarks(settings: &Settings, aggregate_type: &str) -> i64 {
         let Ok(metadata) = consumer.fetch_metadata(Some(&topic), timeout) else {
             return 0;
         };
-        let partitions = metadata.topics().first().map(|t| t.partitions().len()).unwrap_or(0);
+        let partitions = metadata
+            .topics()
+            .first()
+            .map(|t| t.partitions().len())
+            .unwrap_or(0);
         (0..partitions as i32)
             .filter_map(|p| consumer.fetch_watermarks(&topic, p, timeout).ok())
             .map(|(_, high)| high)

@@ -8,8 +8,9 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use causeway_tests::relay_support::{
-    Published, RelayProcess, count_published, high_watermarks, create_single_partition_topic, insert_restock,
-    insert_restocks, insert_restocks_from, isolated_relay_settings, leader_pid, read_all,
+    Published, RelayProcess, count_published, create_single_partition_topic, high_watermarks,
+    insert_restock, insert_restocks, insert_restocks_from, isolated_relay_settings, leader_pid,
+    read_all,
 };
 use causeway_tests::{TestDatabase, eventually};
 
@@ -27,12 +28,18 @@ async fn a_relay_killed_mid_stream_loses_and_duplicates_nothing_after_restart() 
     let mut relay = RelayProcess::start(&settings);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while high_watermarks(&settings, "InventoryItem").await < 1000 {
-        assert!(tokio::time::Instant::now() < deadline, "the relay never started publishing");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the relay never started publishing"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     relay.kill();
     let seen = count_published(&settings, "InventoryItem").await;
-    assert!(seen < total, "the kill must land mid-stream (saw {seen} of {total} already)");
+    assert!(
+        seen < total,
+        "the kill must land mid-stream (saw {seen} of {total} already)"
+    );
 
     let _restarted = RelayProcess::start(&settings);
     let records = wait_for(&settings, total, Duration::from_secs(90)).await;
@@ -52,12 +59,19 @@ async fn an_event_that_commits_late_is_published_not_skipped() {
     insert_restock(&db.pool, "EARLY-1", 1).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let before = read_all(&settings, "InventoryItem", 2).await;
-    assert!(before.is_empty(), "nothing after an open transaction is published: {before:?}");
+    assert!(
+        before.is_empty(),
+        "nothing after an open transaction is published: {before:?}"
+    );
 
     late.commit().await.unwrap();
     let records = wait_for(&settings, 2, Duration::from_secs(30)).await;
     let keys: Vec<&str> = records.iter().map(|r| r.key.as_str()).collect();
-    assert_eq!(keys, ["LATE-1", "EARLY-1"], "published in the order their transactions began");
+    assert_eq!(
+        keys,
+        ["LATE-1", "EARLY-1"],
+        "published in the order their transactions began"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -71,7 +85,10 @@ async fn a_standby_relay_takes_over_when_the_leader_dies() {
         async move { leader_pid(&pool).await }
     })
     .await;
-    assert!(leader == first.pid() || leader == second.pid(), "the leader is one of ours");
+    assert!(
+        leader == first.pid() || leader == second.pid(),
+        "the leader is one of ours"
+    );
 
     insert_restocks(&db.pool, 10, 10, 100).await;
     wait_for(&settings, 100, Duration::from_secs(60)).await;
@@ -89,7 +106,11 @@ async fn a_standby_relay_takes_over_when_the_leader_dies() {
 }
 
 /// Reads the inventory topic until `count` events are visible to `read_committed`.
-async fn wait_for(settings: &causeway_infra::Settings, count: usize, deadline: Duration) -> Vec<Published> {
+async fn wait_for(
+    settings: &causeway_infra::Settings,
+    count: usize,
+    deadline: Duration,
+) -> Vec<Published> {
     eventually(deadline, &format!("{count} published events"), || {
         let settings = settings.clone();
         async move {
@@ -107,9 +128,14 @@ fn assert_exactly_once_in_order(records: &[Published], aggregates: usize, each: 
     for record in records {
         let first_time = seen.insert((record.key.as_str(), record.sequence));
         assert!(first_time, "duplicate {} #{}", record.key, record.sequence);
-        let previous = last.insert(record.key.as_str(), record.sequence).unwrap_or(0);
+        let previous = last
+            .insert(record.key.as_str(), record.sequence)
+            .unwrap_or(0);
         assert_eq!(record.sequence, previous + 1, "{} out of order", record.key);
     }
     assert_eq!(last.len(), aggregates);
-    assert!(last.values().all(|&n| n == each as i64), "every aggregate complete: {last:?}");
+    assert!(
+        last.values().all(|&n| n == each as i64),
+        "every aggregate complete: {last:?}"
+    );
 }

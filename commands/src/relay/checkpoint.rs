@@ -35,8 +35,12 @@ fn decode_checkpoint(bytes: &[u8]) -> Result<Position, RelayError> {
 /// Creates the compacted single-partition checkpoint topic when it does not exist.
 pub async fn ensure_topic(settings: &Settings) -> Result<(), RelayError> {
     let admin: AdminClient<DefaultClientContext> = client_config(&settings.kafka).create()?;
-    let topic = NewTopic::new(&settings.relay.checkpoint_topic, 1, TopicReplication::Fixed(1))
-        .set("cleanup.policy", "compact");
+    let topic = NewTopic::new(
+        &settings.relay.checkpoint_topic,
+        1,
+        TopicReplication::Fixed(1),
+    )
+    .set("cleanup.policy", "compact");
     let options = AdminOptions::new().operation_timeout(Some(TIMEOUT));
     for result in admin.create_topics(&[topic], &options).await? {
         match result {
@@ -52,7 +56,10 @@ pub async fn ensure_topic(settings: &Settings) -> Result<(), RelayError> {
 /// The newest committed checkpoint, or the start when none was ever written.
 pub async fn read(settings: &Settings) -> Result<Position, RelayError> {
     let consumer: BaseConsumer = client_config(&settings.kafka)
-        .set("group.id", format!("{}-reader", settings.relay.transactional_id))
+        .set(
+            "group.id",
+            format!("{}-reader", settings.relay.transactional_id),
+        )
         .set("isolation.level", "read_committed")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
@@ -76,7 +83,11 @@ fn read_blocking(consumer: &BaseConsumer, topic: &str) -> Result<Position, Relay
     Ok(newest_from(consumer, topic, low)?.unwrap_or_default())
 }
 
-fn newest_from(consumer: &BaseConsumer, topic: &str, start: i64) -> Result<Option<Position>, RelayError> {
+fn newest_from(
+    consumer: &BaseConsumer,
+    topic: &str,
+    start: i64,
+) -> Result<Option<Position>, RelayError> {
     let mut assignment = TopicPartitionList::new();
     assignment.add_partition_offset(topic, 0, Offset::Offset(start))?;
     consumer.assign(&assignment)?;
@@ -91,7 +102,9 @@ fn newest_from(consumer: &BaseConsumer, topic: &str, start: i64) -> Result<Optio
             Some(Err(KafkaError::PartitionEOF(_))) => return Ok(newest),
             Some(Err(error)) => return Err(error.into()),
             None => {
-                return Err(RelayError::Checkpoint(format!("no answer from {topic} within {TIMEOUT:?}")));
+                return Err(RelayError::Checkpoint(format!(
+                    "no answer from {topic} within {TIMEOUT:?}"
+                )));
             }
         }
     }
@@ -103,14 +116,26 @@ mod tests {
 
     #[test]
     fn a_checkpoint_round_trips() {
-        let position = Position { transaction_id: 981, global_position: 12_345 };
-        assert_eq!(decode_checkpoint(&encode_checkpoint(position)).unwrap(), position);
+        let position = Position {
+            transaction_id: 981,
+            global_position: 12_345,
+        };
+        assert_eq!(
+            decode_checkpoint(&encode_checkpoint(position)).unwrap(),
+            position
+        );
     }
 
     #[test]
     fn positions_order_by_transaction_then_global_position() {
-        let early_txn_late_row = Position { transaction_id: 10, global_position: 99 };
-        let late_txn_early_row = Position { transaction_id: 11, global_position: 5 };
+        let early_txn_late_row = Position {
+            transaction_id: 10,
+            global_position: 99,
+        };
+        let late_txn_early_row = Position {
+            transaction_id: 11,
+            global_position: 5,
+        };
         assert!(early_txn_late_row < late_txn_early_row);
     }
 }

@@ -28,7 +28,9 @@ impl Leadership {
                     announced = true;
                 }
                 Ok(None) => {}
-                Err(error) => tracing::warn!(error = %error, "relay cannot reach Postgres for the leader lock"),
+                Err(error) => {
+                    tracing::warn!(error = %error, "relay cannot reach Postgres for the leader lock")
+                }
             }
             tokio::time::sleep(retry).await;
         }
@@ -37,7 +39,10 @@ impl Leadership {
 
     /// Whether the lock connection still answers (a lost connection means a lost lock).
     pub async fn still_held(&mut self) -> bool {
-        sqlx::query("SELECT 1").execute(&mut self.connection).await.is_ok()
+        sqlx::query("SELECT 1")
+            .execute(&mut self.connection)
+            .await
+            .is_ok()
     }
 }
 

@@ -51,12 +51,19 @@ impl TransactionalPublisher {
             .create()?;
         let producer = Arc::new(producer);
         blocking(&producer, |p| p.init_transactions(TRANSACTION_TIMEOUT)).await?;
-        Ok(Self { producer, checkpoint_topic: settings.relay.checkpoint_topic.clone() })
+        Ok(Self {
+            producer,
+            checkpoint_topic: settings.relay.checkpoint_topic.clone(),
+        })
     }
 
     /// Publishes `records` and the checkpoint `to` in one transaction. On failure the
     /// transaction is aborted (when it can be) and nothing of it becomes visible.
-    pub async fn publish(&self, records: &[OutgoingRecord], to: Position) -> Result<(), RelayError> {
+    pub async fn publish(
+        &self,
+        records: &[OutgoingRecord],
+        to: Position,
+    ) -> Result<(), RelayError> {
         blocking(&self.producer, |p| p.begin_transaction()).await?;
         match self.produce_and_commit(records, to).await {
             Ok(()) => Ok(()),
@@ -67,15 +74,25 @@ impl TransactionalPublisher {
         }
     }
 
-    async fn produce_and_commit(&self, records: &[OutgoingRecord], to: Position) -> Result<(), RelayError> {
+    async fn produce_and_commit(
+        &self,
+        records: &[OutgoingRecord],
+        to: Position,
+    ) -> Result<(), RelayError> {
         let mut deliveries = Vec::with_capacity(records.len() + 1);
         for record in records {
             let headers = headers(&record.headers);
-            deliveries.push(self.enqueue(&record.topic, &record.key, &record.value, headers).await?);
+            deliveries.push(
+                self.enqueue(&record.topic, &record.key, &record.value, headers)
+                    .await?,
+            );
         }
         let checkpoint = encode_checkpoint(to);
         let topic = &self.checkpoint_topic;
-        deliveries.push(self.enqueue(topic, CHECKPOINT_KEY, &checkpoint, OwnedHeaders::new()).await?);
+        deliveries.push(
+            self.enqueue(topic, CHECKPOINT_KEY, &checkpoint, OwnedHeaders::new())
+                .await?,
+        );
         for delivery in deliveries {
             match delivery.await {
                 Ok(Ok(_)) => {}
@@ -83,7 +100,10 @@ impl TransactionalPublisher {
                 Err(_) => return Err(RelayError::DeliveryCancelled),
             }
         }
-        blocking(&self.producer, |p| p.commit_transaction(TRANSACTION_TIMEOUT)).await
+        blocking(&self.producer, |p| {
+            p.commit_transaction(TRANSACTION_TIMEOUT)
+        })
+        .await
     }
 
     /// Enqueues one record, waiting while librdkafka's local queue is full.
@@ -94,7 +114,10 @@ impl TransactionalPublisher {
         value: &[u8],
         headers: OwnedHeaders,
     ) -> Result<DeliveryFuture, RelayError> {
-        let mut record = FutureRecord::to(topic).key(key).payload(value).headers(headers);
+        let mut record = FutureRecord::to(topic)
+            .key(key)
+            .payload(value)
+            .headers(headers);
         loop {
             match self.producer.send_result(record) {
                 Ok(delivery) => return Ok(delivery),
@@ -111,16 +134,24 @@ impl TransactionalPublisher {
         if error.is_fatal() {
             return;
         }
-        if let Err(abort) = blocking(&self.producer, |p| p.abort_transaction(TRANSACTION_TIMEOUT)).await {
+        if let Err(abort) =
+            blocking(&self.producer, |p| p.abort_transaction(TRANSACTION_TIMEOUT)).await
+        {
             tracing::warn!(error = %abort, "aborting the relay transaction failed");
         }
     }
 }
 
 fn headers(pairs: &[(&'static str, String)]) -> OwnedHeaders {
-    pairs.iter().fold(OwnedHeaders::new_with_capacity(pairs.len()), |headers, (key, value)| {
-        headers.insert(Header { key, value: Some(value.as_bytes()) })
-    })
+    pairs.iter().fold(
+        OwnedHeaders::new_with_capacity(pairs.len()),
+        |headers, (key, value)| {
+            headers.insert(Header {
+                key,
+                value: Some(value.as_bytes()),
+            })
+        },
+    )
 }
 
 /// librdkafka's transaction calls block their thread until the broker answers.

@@ -42,7 +42,10 @@ pub struct StoredEvent {
 impl StoredEvent {
     /// This row's place in commit order.
     pub fn position(&self) -> Position {
-        Position { transaction_id: self.transaction_id, global_position: self.global_position }
+        Position {
+            transaction_id: self.transaction_id,
+            global_position: self.global_position,
+        }
     }
 
     /// The event's `data` (the Avro record); the whole payload if it is not wrapped.
@@ -81,5 +84,7 @@ pub async fn fetch_after(
 
 /// The newest stored position, committed or not (the head the relay lag is measured against).
 pub async fn head(pool: &PgPool) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar("SELECT max(global_position) FROM events").fetch_one(pool).await
+    sqlx::query_scalar("SELECT max(global_position) FROM events")
+        .fetch_one(pool)
+        .await
 }

@@ -223,6 +223,8 @@ impl SchemaCatalog {
             by_event_type: HashMap::new(),
             by_full_name: HashMap::new(),
         };
+        let mut sources: Vec<_> = sources.into_iter().collect();
+        sources.sort_unstable();
         for (path, text) in sources {
             catalog.add(EventSchema::parse(path, text)?)?;
         }
@@ -263,9 +265,7 @@ impl SchemaCatalog {
 
     /// Every schema, ordered by path.
     pub fn iter(&self) -> impl Iterator<Item = &EventSchema> {
-        let mut schemas: Vec<_> = self.schemas.iter().collect();
-        schemas.sort_by(|a, b| a.path.cmp(&b.path));
-        schemas.into_iter()
+        self.schemas.iter()
     }
 
     /// How many schemas there are.

@@ -214,6 +214,22 @@ mod tests {
 
     use super::*;
 
+    fn send_sync<T: Send + Sync>(_: &T) {}
+
+    #[test]
+    fn the_codec_and_its_futures_can_move_between_tasks() {
+        let settings = RegistrySettings {
+            url: "http://127.0.0.1:9/unused".to_owned(),
+            timeout_ms: 10,
+        };
+        let codec = EventCodec::new(&settings).unwrap();
+        send_sync(&codec);
+        // Not awaited: only that they are Send + Sync (spawnable) matters here.
+        let data = Json::Null;
+        send_sync(&codec.encode("t", "OrderPlaced", &data));
+        send_sync(&codec.decode(&[]));
+    }
+
     #[test]
     fn a_framed_value_splits_into_its_schema_id_and_body() {
         assert_eq!(

@@ -6,11 +6,11 @@
 
 use std::time::{Duration, Instant};
 
+use causeway_commands::relay::Relay;
 use causeway_commands::relay::checkpoint;
 use causeway_commands::relay::source::Position;
-use causeway_commands::relay::Relay;
-use causeway_infra::avro::EventCodec;
 use causeway_infra::Settings;
+use causeway_infra::avro::EventCodec;
 use causeway_tests::TestDatabase;
 use causeway_tests::relay_support::isolated_relay_settings;
 
@@ -25,7 +25,10 @@ async fn main() {
     let inserted = Instant::now();
     seed(&db, events).await;
     let last = last_position(&db).await;
-    println!("seeded {events} events in {:.1}s", inserted.elapsed().as_secs_f64());
+    println!(
+        "seeded {events} events in {:.1}s",
+        inserted.elapsed().as_secs_f64()
+    );
 
     let codec = EventCodec::new(&settings.registry).unwrap();
     let record_size = record_size(&codec, &settings).await;
@@ -36,12 +39,18 @@ async fn main() {
     let elapsed = started.elapsed().as_secs_f64();
     let _ = stop.send(true);
     let _ = relay.await;
-    println!("relay_events={events} relay_seconds={elapsed:.2} relay_events_per_sec={:.0} record_size={record_size} batch={batch}", events as f64 / elapsed);
+    println!(
+        "relay_events={events} relay_seconds={elapsed:.2} relay_events_per_sec={:.0} record_size={record_size} batch={batch}",
+        events as f64 / elapsed
+    );
 }
 
 fn arg<T: std::str::FromStr>(name: &str) -> Option<T> {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
 }
 
 async fn seed(db: &TestDatabase, events: i64) {
@@ -67,23 +76,38 @@ async fn last_position(db: &TestDatabase) -> Position {
     .fetch_one(&db.pool)
     .await
     .unwrap();
-    Position { transaction_id, global_position }
+    Position {
+        transaction_id,
+        global_position,
+    }
 }
 
 /// The Avro value size of one benchmark event, for ProducerPerformance's --record-size.
 async fn record_size(codec: &EventCodec, settings: &Settings) -> usize {
-    let topic = causeway_infra::topics::Topics::new(&settings.kafka).events_topic("InventoryItem").unwrap();
+    let topic = causeway_infra::topics::Topics::new(&settings.kafka)
+        .events_topic("InventoryItem")
+        .unwrap();
     let data = serde_json::json!({"quantity": 1});
-    codec.encode(&topic, "StockRestocked", &data).await.unwrap().len()
+    codec
+        .encode(&topic, "StockRestocked", &data)
+        .await
+        .unwrap()
+        .len()
 }
 
 async fn wait_for_checkpoint(settings: &Settings, last: Position) {
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
-        if checkpoint::read(settings).await.is_ok_and(|position| position >= last) {
+        if checkpoint::read(settings)
+            .await
+            .is_ok_and(|position| position >= last)
+        {
             return;
         }
-        assert!(Instant::now() < deadline, "the relay did not finish within 10 minutes");
+        assert!(
+            Instant::now() < deadline,
+            "the relay did not finish within 10 minutes"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
