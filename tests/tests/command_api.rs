@@ -289,44 +289,6 @@ async fn every_command_records_its_correlation_id_caller_key_and_traceparent() {
 }
 
 #[tokio::test]
-async fn a_command_continues_the_callers_trace_in_a_span_of_its_own() {
-    use opentelemetry::trace::TracerProvider as _;
-    use tracing_subscriber::layer::SubscriberExt as _;
-
-    // As `telemetry::init` does, but for this test's thread only (the app runs on it).
-    opentelemetry::global::set_text_map_propagator(
-        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
-    );
-    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
-    let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer("command-api-test"));
-    let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(otel));
-
-    let api = Api::spawn().await;
-    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
-    let caller_span = "00f067aa0ba902b7";
-    let traceparent = format!("00-{trace_id}-{caller_span}-01");
-    let answer = api
-        .post_with(
-            "/api/inventory/mug-9/restock",
-            &json!({"quantity": 1}),
-            &[("traceparent", traceparent.as_str())],
-        )
-        .await;
-    assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
-    let stored: String = sqlx::query_scalar("SELECT metadata ->> 'traceparent' FROM events")
-        .fetch_one(api.pool())
-        .await
-        .unwrap();
-    let parts: Vec<&str> = stored.split('-').collect();
-    assert_eq!(parts.len(), 4, "{stored}");
-    assert_eq!(parts[1], trace_id, "the caller's trace goes on: {stored}");
-    assert_ne!(
-        parts[2], caller_span,
-        "the command has a span of its own: {stored}"
-    );
-}
-
-#[tokio::test]
 async fn a_command_without_metadata_headers_gets_a_new_correlation_id_and_an_anonymous_caller() {
     let api = Api::spawn().await;
     let answer = api

@@ -1,0 +1,169 @@
+//! Command throughput over HTTP: 16 concurrent clients place orders against a real
+//! `causeway serve --roles command-api` process (release build), then prints orders/s,
+//! p50/p99 latency and the server's peak RSS. `scripts/bench commands` runs it beside a
+//! pgbench baseline of single-row event inserts.
+
+#![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use causeway_tests::{TestDatabase, causeway_binary};
+use serde_json::{Value, json};
+
+const CLIENTS: usize = 16;
+const CUSTOMERS: usize = 64;
+
+#[tokio::main]
+async fn main() {
+    let seconds: u64 = arg("--seconds").unwrap_or(15);
+    let db = TestDatabase::migrated().await;
+    let port = free_port();
+    let mut server = start_server(&db, port);
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(CLIENTS)
+        .build()
+        .unwrap();
+    wait_until_live(&client, &base).await;
+    let customers = Arc::new(register_customers(&client, &base).await);
+
+    run_for(&client, &base, &customers, Duration::from_secs(2)).await; // warm-up
+    let started = Instant::now();
+    let mut latencies = run_for(&client, &base, &customers, Duration::from_secs(seconds)).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let rss_kb = peak_rss_kb(&server);
+    let _ = server.kill();
+    let _ = server.wait();
+
+    latencies.sort_unstable_by(f64::total_cmp);
+    let count = latencies.len();
+    println!(
+        "orders={count} seconds={elapsed:.1} orders_per_sec={:.0} p50_ms={:.2} p99_ms={:.2} peak_rss_mb={:.1} clients={CLIENTS}",
+        count as f64 / elapsed,
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.99),
+        rss_kb as f64 / 1024.0
+    );
+    println!("database={}", db.settings.database.database_name);
+}
+
+fn arg<T: std::str::FromStr>(name: &str) -> Option<T> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_server(db: &TestDatabase, port: u16) -> Child {
+    Command::new(causeway_binary())
+        .args(["serve", "--roles", "command-api"])
+        .env(
+            "CAUSEWAY_DATABASE__DATABASE_NAME",
+            &db.settings.database.database_name,
+        )
+        .env("CAUSEWAY_HTTP__PORT", port.to_string())
+        .env("CAUSEWAY_TELEMETRY__OTLP_ENDPOINT", "")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start causeway serve")
+}
+
+async fn wait_until_live(client: &reqwest::Client, base: &str) {
+    for _ in 0..100 {
+        if client
+            .get(format!("{base}/health/live"))
+            .send()
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the server did not start");
+}
+
+async fn register_customers(client: &reqwest::Client, base: &str) -> Vec<String> {
+    let mut ids = Vec::with_capacity(CUSTOMERS);
+    for i in 0..CUSTOMERS {
+        let body = json!({"name": format!("Bench {i}"), "email": format!("bench{i}@example.com"),
+                          "credit_limit_cents": 1_000_000_000_i64, "currency": "EUR"});
+        let answer: Value = client
+            .post(format!("{base}/api/customers"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        ids.push(answer["customer_id"].as_str().unwrap().to_owned());
+    }
+    ids
+}
+
+/// Places orders from `CLIENTS` concurrent clients for `duration`; answers each latency in ms.
+async fn run_for(
+    client: &reqwest::Client,
+    base: &str,
+    customers: &Arc<Vec<String>>,
+    duration: Duration,
+) -> Vec<f64> {
+    let deadline = Instant::now() + duration;
+    let mut tasks = Vec::new();
+    for worker in 0..CLIENTS {
+        let (client, base, customers) = (client.clone(), base.to_owned(), Arc::clone(customers));
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut n = worker;
+            while Instant::now() < deadline {
+                let body = json!({"customer_id": customers[n % customers.len()], "currency": "EUR",
+                                  "lines": [{"sku": format!("SKU-{}", n % 50), "quantity": 1, "unit_price_cents": 1250},
+                                            {"sku": format!("SKU-{}", (n + 1) % 50 + 50), "quantity": 2, "unit_price_cents": 399}]});
+                let sent = Instant::now();
+                let status = client.post(format!("{base}/api/orders")).json(&body).send().await.unwrap().status();
+                assert_eq!(status, 202, "placing an order");
+                latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
+                n += CLIENTS;
+            }
+            latencies
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    all
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn peak_rss_kb(server: &Child) -> u64 {
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", server.id())).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse().ok())
+        .unwrap_or(0)
+}
