@@ -108,7 +108,9 @@ fn with_layers(router: Router, settings: &Settings) -> Router {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
-        .layer(TraceLayer::new_for_http())
+        // Failures are logged once, where they happen (the API's error mapping), with their
+        // cause chain; the trace layer would log every 5xx a second time.
+        .layer(TraceLayer::new_for_http().on_failure(()))
 }
 
 /// The command API. It enforces `http.body_limit_bytes` itself, so that its 413 is
