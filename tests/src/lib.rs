@@ -146,17 +146,15 @@ where
     }
 }
 
-/// The `causeway` binary built alongside these tests (`cargo test --workspace` builds it).
+/// The `causeway` binary built alongside these tests (`cargo test --workspace` builds it):
+/// beside the running executable (a bench binary) or one level up (a test in `deps/`).
 pub fn causeway_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test>-<hash> → target/<profile>/causeway
-    let binary = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .map(|dir| dir.join("causeway"));
-    match binary {
-        Some(path) if path.exists() => path,
-        _ => panic!(
+    let beside = exe.parent().map(|dir| dir.join("causeway"));
+    let above = exe.parent().and_then(|deps| deps.parent()).map(|dir| dir.join("causeway"));
+    match [beside, above].into_iter().flatten().find(|path| path.exists()) {
+        Some(path) => path,
+        None => panic!(
             "the causeway binary is not built: run `cargo build -p causeway` (or `cargo test --workspace`)"
         ),
     }
