@@ -80,6 +80,14 @@ async fn every_domain_event_type_has_a_schema_and_round_trips_through_the_codec_
             .encode(&topics.events(stream), sample.event_type, data)
             .await
             .unwrap();
+        let again = codec
+            .encode(&topics.events(stream), sample.event_type, data)
+            .await
+            .unwrap();
+        assert_eq!(
+            again, bytes,
+            "a cached schema id frames exactly as a registration does"
+        );
         let decoded = codec.decode(&bytes).await.unwrap();
         assert_eq!(decoded.event_type, sample.event_type);
         assert_eq!(

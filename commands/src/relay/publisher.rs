@@ -8,7 +8,8 @@ use causeway_infra::kafka::client_config;
 use causeway_infra::settings::Settings;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::DefaultProducerContext;
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::RelayError;
@@ -30,10 +31,12 @@ pub struct OutgoingRecord {
     pub headers: Vec<(&'static str, String)>,
 }
 
+type KafkaProducer = ThreadedProducer<DefaultProducerContext>;
+
 /// A producer whose `transactional.id` fences any earlier instance.
 #[derive(Clone)]
 pub struct TransactionalPublisher {
-    producer: Arc<FutureProducer>,
+    producer: Arc<KafkaProducer>,
     checkpoint_topic: String,
 }
 
@@ -41,7 +44,7 @@ impl TransactionalPublisher {
     /// Creates the producer and runs `init_transactions`, which fences a zombie with the same
     /// `transactional.id` and aborts its open transaction.
     pub async fn start(settings: &Settings) -> Result<Self, RelayError> {
-        let producer: FutureProducer = client_config(&settings.kafka)
+        let producer: KafkaProducer = client_config(&settings.kafka)
             .set("transactional.id", &settings.relay.transactional_id)
             .set("enable.idempotence", "true")
             .set("acks", "all")
@@ -74,32 +77,23 @@ impl TransactionalPublisher {
         }
     }
 
+    /// Enqueues every record and the checkpoint, then commits. librdkafka's commit flushes
+    /// the transaction and fails (abortably) if any record of it was not delivered, so
+    /// per-record delivery reports are not needed.
     async fn produce_and_commit(
         &self,
         records: &[OutgoingRecord],
         to: Position,
     ) -> Result<(), RelayError> {
-        let mut deliveries = Vec::with_capacity(records.len() + 1);
         for record in records {
             let headers = headers(&record.headers);
-            deliveries.push(
-                self.enqueue(&record.topic, &record.key, &record.value, headers)
-                    .await?,
-            );
+            self.enqueue(&record.topic, &record.key, &record.value, headers)
+                .await?;
         }
         let checkpoint = encode_checkpoint(to);
         let topic = &self.checkpoint_topic;
-        deliveries.push(
-            self.enqueue(topic, CHECKPOINT_KEY, &checkpoint, OwnedHeaders::new())
-                .await?,
-        );
-        for delivery in deliveries {
-            match delivery.await {
-                Ok(Ok(_)) => {}
-                Ok(Err((error, _))) => return Err(error.into()),
-                Err(_) => return Err(RelayError::DeliveryCancelled),
-            }
-        }
+        self.enqueue(topic, CHECKPOINT_KEY, &checkpoint, OwnedHeaders::new())
+            .await?;
         blocking(&self.producer, |p| {
             p.commit_transaction(TRANSACTION_TIMEOUT)
         })
@@ -113,14 +107,14 @@ impl TransactionalPublisher {
         key: &str,
         value: &[u8],
         headers: OwnedHeaders,
-    ) -> Result<DeliveryFuture, RelayError> {
-        let mut record = FutureRecord::to(topic)
+    ) -> Result<(), RelayError> {
+        let mut record = BaseRecord::to(topic)
             .key(key)
             .payload(value)
             .headers(headers);
         loop {
-            match self.producer.send_result(record) {
-                Ok(delivery) => return Ok(delivery),
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                     record = back;
                     tokio::time::sleep(Duration::from_millis(5)).await;
@@ -155,9 +149,9 @@ fn headers(pairs: &[(&'static str, String)]) -> OwnedHeaders {
 }
 
 /// librdkafka's transaction calls block their thread until the broker answers.
-async fn blocking<F>(producer: &Arc<FutureProducer>, call: F) -> Result<(), RelayError>
+async fn blocking<F>(producer: &Arc<KafkaProducer>, call: F) -> Result<(), RelayError>
 where
-    F: FnOnce(&FutureProducer) -> Result<(), KafkaError> + Send + 'static,
+    F: FnOnce(&KafkaProducer) -> Result<(), KafkaError> + Send + 'static,
 {
     let producer = Arc::clone(producer);
     tokio::task::spawn_blocking(move || call(&producer))

@@ -1,7 +1,7 @@
 //! [`EventCodec`]: event `data` JSON ⇄ Confluent-framed Avro, over schema_registry_converter's
 //! async encoder and decoder (which cache schemas by subject and by id).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use schema_registry_converter::async_impl::avro::{AvroDecoder, AvroEncoder};
@@ -32,6 +32,8 @@ struct Inner {
     admin: RegistryAdmin,
     /// Subjects whose compatibility this process has set to FULL_TRANSITIVE.
     ruled: Mutex<HashSet<String>>,
+    /// The registered schema id of each subject this process has written to.
+    ids: Mutex<HashMap<String, u32>>,
 }
 
 /// A decoded message value.
@@ -71,6 +73,7 @@ impl EventCodec {
                 decoder: AvroDecoder::new(sr),
                 admin: RegistryAdmin::new(settings)?,
                 ruled: Mutex::new(HashSet::new()),
+                ids: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -91,8 +94,37 @@ impl EventCodec {
         data: &Json,
     ) -> Result<Vec<u8>, CodecError> {
         let schema = self.inner.catalog.by_event_type(event_type)?;
+        let subject = schema.subject(topic);
+        let Some(id) = self.cached_id(&subject) else {
+            return self
+                .register_and_encode(topic, event_type, data, subject)
+                .await;
+        };
+        // The hot path: the id is known, so framing is local (no registry, no schema text).
+        let datum = schema.encode_datum(data)?;
+        let mut framed = Vec::with_capacity(datum.len() + 5);
+        framed.push(0);
+        framed.extend_from_slice(&id.to_be_bytes());
+        framed.extend_from_slice(&datum);
+        Ok(framed)
+    }
+
+    fn cached_id(&self, subject: &str) -> Option<u32> {
+        self.inner.ids.lock().ok()?.get(subject).copied()
+    }
+
+    /// First write to a subject: sets its rule, registers the schema through the converter
+    /// and remembers the id the registry gave it.
+    async fn register_and_encode(
+        &self,
+        topic: &str,
+        event_type: &str,
+        data: &Json,
+        subject: String,
+    ) -> Result<Vec<u8>, CodecError> {
+        let schema = self.inner.catalog.by_event_type(event_type)?;
         let value = schema.to_avro(data)?;
-        self.ensure_rule(&schema.subject(topic)).await?;
+        self.ensure_rule(&subject).await?;
         let supplied = SuppliedSchema::new(
             Some(schema.full_name().to_owned()),
             SchemaType::Avro,
@@ -100,16 +132,16 @@ impl EventCodec {
         );
         let strategy =
             SubjectNameStrategy::TopicRecordNameStrategyWithSchema(topic.to_owned(), supplied);
-        self.inner
+        let framed = self
+            .inner
             .encoder
             .encode_value(value, &strategy)
             .await
-            .map_err(|e| {
-                registry_error(
-                    format!("encoding {event_type} for {}", schema.subject(topic)),
-                    &e,
-                )
-            })
+            .map_err(|e| registry_error(format!("encoding {event_type} for {subject}"), &e))?;
+        if let (Some(id), Ok(mut ids)) = (frame_id(&framed), self.inner.ids.lock()) {
+            ids.insert(subject, id);
+        }
+        Ok(framed)
     }
 
     /// Decodes a message value: looks up the writer schema by the id in the framing, and
@@ -206,6 +238,12 @@ fn registry_error(action: String, error: &SRCError) -> CodecError {
 fn http_status(error: &SRCError) -> Option<u16> {
     let (_, rest) = error.error.split_once("with status ")?;
     rest.split_whitespace().next()?.parse().ok()
+}
+
+/// The schema id of a Confluent-framed value.
+fn frame_id(framed: &[u8]) -> Option<u32> {
+    let id: [u8; 4] = framed.get(1..5)?.try_into().ok()?;
+    (framed.first() == Some(&0)).then(|| u32::from_be_bytes(id))
 }
 
 #[cfg(test)]
