@@ -1,5 +1,6 @@
 //! Embeds every `.avsc` file of the workspace's `schemas/` folder into the crate, so the
-//! binary carries its contracts and needs no files at run time (`avro::SchemaCatalog`).
+//! binary carries its contracts and needs no files at run time (`avro::SchemaCatalog`), and
+//! rebuilds the crate when `migrations/` changes (embedded by `db::MIGRATOR`).
 
 use std::env;
 use std::fs;
@@ -11,6 +12,12 @@ fn main() {
     let root = manifest.join("..").join("schemas");
     // A directory is scanned recursively: adding, changing or removing a schema rebuilds.
     println!("cargo::rerun-if-changed={}", root.display());
+    // `sqlx::migrate!` embeds `migrations/` at compile time but does not tell cargo to watch
+    // it: a new migration must rebuild this crate.
+    println!(
+        "cargo::rerun-if-changed={}",
+        manifest.join("..").join("migrations").display()
+    );
     let mut files = Vec::new();
     collect(&root, &root, &mut files);
     files.sort();

@@ -11,6 +11,8 @@ use causeway_commands::store::CommandStore;
 use causeway_infra::avro::EventCodec;
 use causeway_infra::health::HealthChecker;
 use causeway_infra::{InfraError, Settings, db};
+use causeway_projections::{InventoryProjection, ProjectionWorker};
+use causeway_read_api::ReadApiConfig;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -57,6 +59,12 @@ impl Application {
         let mut routes = http::health::routes(health).layer(limit);
         if roles.has(Role::CommandApi) {
             routes = routes.merge(command_api(settings, &pool));
+        }
+        if roles.has(Role::ReadApi) {
+            routes = routes.merge(causeway_read_api::router(
+                pool.clone(),
+                ReadApiConfig::default(),
+            ));
         }
         let router = with_layers(routes, settings);
         let workers = workers(settings, roles, &pool)?;
@@ -128,6 +136,12 @@ fn workers(settings: &Settings, roles: &Roles, pool: &PgPool) -> Result<Vec<Work
             EventCodec::new(&settings.registry).map_err(|e| InfraError::Registry(e.to_string()))?;
         let relay = Relay::new(settings, pool.clone(), codec);
         workers.push(Box::new(move |stop| Box::pin(relay.run(stop))));
+    }
+    if roles.has(Role::Projections) {
+        let codec =
+            EventCodec::new(&settings.registry).map_err(|e| InfraError::Registry(e.to_string()))?;
+        let inventory = ProjectionWorker::new(settings, pool.clone(), codec, InventoryProjection);
+        workers.push(Box::new(move |stop| Box::pin(inventory.run(stop))));
     }
     Ok(workers)
 }

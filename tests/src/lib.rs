@@ -151,8 +151,15 @@ where
 pub fn causeway_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let beside = exe.parent().map(|dir| dir.join("causeway"));
-    let above = exe.parent().and_then(|deps| deps.parent()).map(|dir| dir.join("causeway"));
-    match [beside, above].into_iter().flatten().find(|path| path.exists()) {
+    let above = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|dir| dir.join("causeway"));
+    match [beside, above]
+        .into_iter()
+        .flatten()
+        .find(|path| path.exists())
+    {
         Some(path) => path,
         None => panic!(
             "the causeway binary is not built: run `cargo build -p causeway` (or `cargo test --workspace`)"

@@ -51,6 +51,9 @@ impl TransactionalPublisher {
             .set("linger.ms", "5")
             .set("compression.type", "zstd")
             .set("transaction.timeout.ms", "60000")
+            // Right after a commit the coordinator answers CONCURRENT_TRANSACTIONS until its
+            // markers are written; the default 100 ms back-off would idle the next batch.
+            .set("retry.backoff.ms", "5")
             .create()?;
         let producer = Arc::new(producer);
         blocking(&producer, |p| p.init_transactions(TRANSACTION_TIMEOUT)).await?;
