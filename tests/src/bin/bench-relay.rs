@@ -19,8 +19,8 @@ const AGGREGATES: i64 = 1000;
 #[tokio::main]
 async fn main() {
     let events: i64 = arg("--events").unwrap_or(200_000);
-    let batch: u32 = arg("--batch").unwrap_or(1000);
     let db = TestDatabase::migrated().await;
+    let batch: u32 = arg("--batch").unwrap_or(db.settings.relay.batch_size);
     let settings = isolated_relay_settings(&db.settings, batch);
     let inserted = Instant::now();
     seed(&db, events).await;
