@@ -8,6 +8,7 @@
 //! - [`avro`]: the event schemas of `schemas/` and the Avro codec (Confluent framing).
 //! - [`topics`]: the Kafka topic of each aggregate type.
 //! - [`registry`]: the Confluent-compatible schema registry client settings.
+//! - [`problem`]: RFC 9457 problem documents, the shape of every HTTP error.
 //! - [`health`]: readiness checks of Postgres, Kafka and the registry.
 //! - [`error`]: [`InfraError`], the one error type of this layer.
 
@@ -16,6 +17,7 @@ pub mod db;
 pub mod error;
 pub mod health;
 pub mod kafka;
+pub mod problem;
 pub mod registry;
 pub mod settings;
 pub mod telemetry;

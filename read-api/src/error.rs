@@ -3,6 +3,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use causeway_infra::error::error_chain;
+use causeway_infra::problem::problem_body;
 use serde_json::{Value, json};
 
 /// Why a query was not answered with data.
@@ -69,16 +70,7 @@ impl IntoResponse for QueryError {
             tracing::error!(error = %error_chain(&self), "query API internal error");
         }
         let (status, code, extra) = self.classify();
-        let mut body = json!({
-            "type": "about:blank",
-            "title": status.canonical_reason().unwrap_or("Error"),
-            "status": status.as_u16(),
-            "detail": self.to_string(),
-            "code": code,
-        });
-        if let (Some(Value::Object(members)), Some(object)) = (extra, body.as_object_mut()) {
-            object.extend(members);
-        }
+        let body = problem_body(status, code, self.to_string(), extra);
         let mut response = (status, body.to_string()).into_response();
         let headers = response.headers_mut();
         headers.insert(

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use causeway_infra::health::HealthChecker;
+use causeway_infra::problem::{PROBLEM_JSON, problem_body};
 use serde_json::json;
 
 /// The health routes, with their checker as state.
@@ -29,17 +30,17 @@ async fn ready(State(checker): State<HealthChecker>) -> Response {
     }
     let down = readiness.down().join(", ");
     tracing::warn!(%down, "not ready");
-    let body = json!({
-        "type": "about:blank",
-        "title": "Service Unavailable",
-        "status": 503,
-        "detail": format!("not ready: {down} unreachable"),
-        "down": readiness.down(),
-        "checks": readiness.checks,
-    });
+    let detail = format!("not ready: {down} unreachable");
+    let extra = json!({ "down": readiness.down(), "checks": readiness.checks });
+    let body = problem_body(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "not_ready",
+        detail,
+        Some(extra),
+    );
     (
         StatusCode::SERVICE_UNAVAILABLE,
-        [(header::CONTENT_TYPE, "application/problem+json")],
+        [(header::CONTENT_TYPE, PROBLEM_JSON)],
         body.to_string(),
     )
         .into_response()

@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use causeway_domain::DomainRejection;
 use causeway_infra::error::error_chain;
+use causeway_infra::problem::problem_body;
 use serde_json::{Value, json};
 
 use super::answer::Answer;
@@ -128,16 +129,7 @@ impl ApiError {
     /// The problem document answering this error.
     pub(crate) fn to_answer(&self) -> Answer {
         let (status, code, extra) = self.classify();
-        let mut body = json!({
-            "type": "about:blank",
-            "title": status.canonical_reason().unwrap_or("Error"),
-            "status": status.as_u16(),
-            "detail": self.to_string(),
-            "code": code,
-        });
-        if let (Some(Value::Object(members)), Some(object)) = (extra, body.as_object_mut()) {
-            object.extend(members);
-        }
+        let body = problem_body(status, code, self.to_string(), extra);
         Answer::problem(status, body)
     }
 }

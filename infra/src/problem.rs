@@ -1,0 +1,43 @@
+//! RFC 9457 problem documents (`application/problem+json`): the one shape every HTTP error
+//! of every role answers with.
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+/// The media type of a problem document.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// A problem document: `type`, `title` (the status' reason), `status`, `detail`, a
+/// machine-readable `code`, and the members of `extra` when it is an object.
+pub fn problem_body(status: StatusCode, code: &str, detail: String, extra: Option<Value>) -> Value {
+    let mut body = json!({
+        "type": "about:blank",
+        "title": status.canonical_reason().unwrap_or("Error"),
+        "status": status.as_u16(),
+        "detail": detail,
+        "code": code,
+    });
+    if let (Some(Value::Object(members)), Some(object)) = (extra, body.as_object_mut()) {
+        object.extend(members);
+    }
+    body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extra_members_join_the_standard_ones() {
+        let body = problem_body(
+            StatusCode::CONFLICT,
+            "version_conflict",
+            "retried 3 times".to_owned(),
+            Some(json!({"attempts": 3})),
+        );
+        assert_eq!(body["title"], "Conflict");
+        assert_eq!(body["status"], 409);
+        assert_eq!(body["code"], "version_conflict");
+        assert_eq!(body["attempts"], 3);
+    }
+}
