@@ -35,6 +35,12 @@ use source::{Position, StoredEvent};
 const STEP_DOWN_PAUSE: Duration = Duration::from_secs(1);
 const LOCK_CHECK_EVERY: Duration = Duration::from_secs(1);
 
+/// Encoded records and the position of the last of them.
+struct PreparedBatch {
+    records: Vec<OutgoingRecord>,
+    last: Position,
+}
+
 /// The relay role.
 pub struct Relay {
     settings: Settings,
@@ -88,6 +94,7 @@ impl Relay {
         tracing::info!(?position, "relay resumes after its checkpoint");
         let poll = Duration::from_millis(self.settings.relay.poll_interval_ms);
         let mut lock_checked = Instant::now();
+        let mut next = self.prepare(position).await?;
         loop {
             if *stop.borrow() {
                 return Ok(());
@@ -98,21 +105,28 @@ impl Relay {
                 }
                 lock_checked = Instant::now();
             }
-            match self.publish_next(&publisher, position).await? {
-                Some(next) => position = next,
+            next = match next {
+                // Read and encode the batch after this one while this one commits: a Kafka
+                // commit costs about as long as reading a batch, so the two overlap.
+                Some(batch) => {
+                    let (published, upcoming) = tokio::join!(
+                        publisher.publish(&batch.records, batch.last),
+                        self.prepare(batch.last)
+                    );
+                    published?;
+                    tracing::debug!(events = batch.records.len(), last = ?batch.last, "relay published a batch");
+                    position = batch.last;
+                    upcoming?
+                }
                 None if sleep_or_stop(poll, stop).await => return Ok(()),
-                None => {}
-            }
+                None => self.prepare(position).await?,
+            };
         }
     }
 
-    /// Publishes the next batch after `position`; answers the new position, or `None` when
-    /// nothing was waiting.
-    async fn publish_next(
-        &self,
-        publisher: &TransactionalPublisher,
-        position: Position,
-    ) -> Result<Option<Position>, RelayError> {
+    /// Reads and encodes the events after `position`, ready to publish; `None` when nothing
+    /// is waiting.
+    async fn prepare(&self, position: Position) -> Result<Option<PreparedBatch>, RelayError> {
         let batch =
             source::fetch_after(&self.pool, position, self.settings.relay.batch_size).await?;
         let Some(last) = batch.last().map(StoredEvent::position) else {
@@ -122,9 +136,7 @@ impl Relay {
         for event in &batch {
             records.push(self.encode(event).await?);
         }
-        publisher.publish(&records, last).await?;
-        tracing::debug!(events = batch.len(), ?last, "relay published a batch");
-        Ok(Some(last))
+        Ok(Some(PreparedBatch { records, last }))
     }
 
     async fn encode(&self, event: &StoredEvent) -> Result<OutgoingRecord, RelayError> {
