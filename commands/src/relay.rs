@@ -20,8 +20,9 @@ pub mod source;
 use std::time::Duration;
 
 use causeway_infra::avro::EventCodec;
+use causeway_infra::kafka::{TopicSpec, ensure_topics};
 use causeway_infra::settings::Settings;
-use causeway_infra::topics::Topics;
+use causeway_infra::topics::{EventStream, Topics};
 use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -87,7 +88,7 @@ impl Relay {
         leadership: &mut Leadership,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<(), RelayError> {
-        checkpoint::ensure_topic(&self.settings).await?;
+        ensure_topics(&self.settings.kafka, &self.topic_specs()).await?;
         // Fence any earlier producer before reading the checkpoint it may still have written.
         let publisher = TransactionalPublisher::start(&self.settings).await?;
         let mut position = checkpoint::read(&self.settings).await?;
@@ -122,6 +123,21 @@ impl Relay {
                 None => self.prepare(position).await?,
             };
         }
+    }
+
+    /// Every topic the relay writes: the checkpoint, and each events topic with its DLQ.
+    fn topic_specs(&self) -> Vec<TopicSpec> {
+        let partitions = self.settings.kafka.event_partitions;
+        let streams = EventStream::ALL.into_iter();
+        let names = streams.flat_map(|s| [self.topics.events(s), self.topics.dlq(s)]);
+        let events = names.map(|name| TopicSpec {
+            name,
+            partitions,
+            compacted: false,
+        });
+        std::iter::once(checkpoint::topic_spec(&self.settings))
+            .chain(events)
+            .collect()
     }
 
     /// Reads and encodes the events after `position`, ready to publish; `None` when nothing

@@ -78,6 +78,10 @@ pub struct KafkaSettings {
     /// Prepended verbatim to every topic name (see `topics`); empty by default.
     #[serde(default)]
     pub topic_prefix: String,
+    /// Partitions of each events and dead-letter topic the relay creates.
+    pub event_partitions: i32,
+    /// Replication factor of the topics the platform creates.
+    pub replication_factor: i32,
     /// Extra librdkafka properties passed through unchanged.
     #[serde(default)]
     pub properties: BTreeMap<String, String>,

@@ -64,9 +64,15 @@ pub struct RelayProcess {
 impl RelayProcess {
     /// Starts the relay with `settings` passed as `CAUSEWAY_…` variables.
     pub fn start(settings: &Settings) -> Self {
+        Self::start_with(settings, &[])
+    }
+
+    /// Like [`RelayProcess::start`], with extra environment variables.
+    pub fn start_with(settings: &Settings, extra: &[(&str, &str)]) -> Self {
         let child = Command::new(causeway_binary())
             .args(["serve", "--roles", "relay"])
             .envs(relay_env(settings))
+            .envs(extra.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -294,6 +300,21 @@ pub async fn high_watermarks(settings: &Settings, aggregate_type: &str) -> i64 {
             .filter_map(|p| consumer.fetch_watermarks(&topic, p, timeout).ok())
             .map(|(_, high)| high)
             .sum()
+    })
+    .await
+    .unwrap()
+}
+
+/// The partition count of `topic`, if it exists.
+pub async fn partition_count(settings: &Settings, topic: &str) -> Option<usize> {
+    let consumer: BaseConsumer = client_config(&settings.kafka).create().unwrap();
+    let topic = topic.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let metadata = consumer
+            .fetch_metadata(Some(&topic), Duration::from_secs(5))
+            .ok()?;
+        let found = metadata.topics().first()?;
+        found.error().is_none().then(|| found.partitions().len())
     })
     .await
     .unwrap()

@@ -10,7 +10,7 @@ use std::time::Duration;
 use causeway_tests::relay_support::{
     Published, RelayProcess, count_published, create_single_partition_topic, high_watermarks,
     insert_restock, insert_restocks, insert_restocks_from, isolated_relay_settings, leader_pid,
-    read_all,
+    partition_count, read_all,
 };
 use causeway_tests::{TestDatabase, eventually};
 
@@ -138,4 +138,23 @@ fn assert_exactly_once_in_order(records: &[Published], aggregates: usize, each: 
         last.values().all(|&n| n == each as i64),
         "every aggregate complete: {last:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_creates_every_events_topic_and_dlq_with_the_configured_partitions() {
+    let db = TestDatabase::migrated().await;
+    let mut settings = isolated_relay_settings(&db.settings, 100);
+    settings.kafka.event_partitions = 4;
+    let _relay = RelayProcess::start_with(&settings, &[("CAUSEWAY_KAFKA__EVENT_PARTITIONS", "4")]);
+    let topics = causeway_infra::topics::Topics::new(&settings.kafka);
+    for stream in causeway_infra::topics::EventStream::ALL {
+        for topic in [topics.events(stream), topics.dlq(stream)] {
+            let partitions = eventually(Duration::from_secs(30), &topic, || {
+                let (settings, topic) = (settings.clone(), topic.clone());
+                async move { partition_count(&settings, &topic).await.filter(|&n| n > 0) }
+            })
+            .await;
+            assert_eq!(partitions, 4, "{topic}");
+        }
+    }
 }

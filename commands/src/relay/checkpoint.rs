@@ -4,13 +4,10 @@
 
 use std::time::Duration;
 
-use causeway_infra::kafka::client_config;
+use causeway_infra::kafka::{TopicSpec, client_config};
 use causeway_infra::settings::Settings;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 use super::RelayError;
@@ -32,25 +29,13 @@ fn decode_checkpoint(bytes: &[u8]) -> Result<Position, RelayError> {
     serde_json::from_slice(bytes).map_err(|e| RelayError::Checkpoint(e.to_string()))
 }
 
-/// Creates the compacted single-partition checkpoint topic when it does not exist.
-pub async fn ensure_topic(settings: &Settings) -> Result<(), RelayError> {
-    let admin: AdminClient<DefaultClientContext> = client_config(&settings.kafka).create()?;
-    let topic = NewTopic::new(
-        &settings.relay.checkpoint_topic,
-        1,
-        TopicReplication::Fixed(1),
-    )
-    .set("cleanup.policy", "compact");
-    let options = AdminOptions::new().operation_timeout(Some(TIMEOUT));
-    for result in admin.create_topics(&[topic], &options).await? {
-        match result {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((topic, code)) => {
-                return Err(RelayError::Checkpoint(format!("creating {topic}: {code}")));
-            }
-        }
+/// The checkpoint topic: compacted, one partition.
+pub fn topic_spec(settings: &Settings) -> TopicSpec {
+    TopicSpec {
+        name: settings.relay.checkpoint_topic.clone(),
+        partitions: 1,
+        compacted: true,
     }
-    Ok(())
 }
 
 /// The newest committed checkpoint, or the start when none was ever written.

@@ -23,6 +23,9 @@ pub enum RelayError {
         /// Why.
         reason: String,
     },
+    /// The relay's topics could not be created.
+    #[error("creating topics")]
+    Topics(#[from] causeway_infra::InfraError),
     /// The checkpoint topic could not be read or written.
     #[error("relay checkpoint: {0}")]
     Checkpoint(String),
