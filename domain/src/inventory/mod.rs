@@ -3,7 +3,9 @@
 //!
 //! Like credit, stock is reserved and released by the place-order saga, a reservation that
 //! does not fit is rejected with an event, and every order gets at most one stock decision
-//! per SKU: once reserved, rejected or released, asking again changes nothing.
+//! per SKU: once reserved, rejected or released, asking again changes nothing. An item never
+//! restocked has nothing available: reserving it is rejected with an event (the order then
+//! fails for stock, as it should for an unknown SKU) and releasing it changes nothing.
 
 mod event;
 
@@ -46,9 +48,6 @@ pub enum InventoryCommand {
 /// Why an InventoryItem refused a command.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InventoryRejection {
-    /// The item has never been restocked.
-    #[error("inventory item not found")]
-    NotFound,
     /// The restock would take the units on hand past `u32::MAX`.
     #[error("restocking {quantity} units would overflow the {on_hand} on hand")]
     StockOverflow {
@@ -62,7 +61,6 @@ pub enum InventoryRejection {
 impl DomainRejection for InventoryRejection {
     fn code(&self) -> &'static str {
         match self {
-            Self::NotFound => "inventory_item_not_found",
             Self::StockOverflow { .. } => "stock_overflow",
         }
     }
@@ -72,6 +70,9 @@ impl DomainRejection for InventoryRejection {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InventoryItem {
     stock: Option<Stock>,
+    /// Orders refused before the item was ever restocked: their stock decision is made.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    refused_unstocked: BTreeSet<OrderId>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,8 +114,17 @@ impl InventoryItem {
         self.stock.iter().flat_map(|s| s.reservations.iter())
     }
 
-    fn existing(&self) -> Result<&Stock, InventoryRejection> {
-        self.stock.as_ref().ok_or(InventoryRejection::NotFound)
+    /// The decision on a reservation for an item never restocked: nothing is available.
+    fn refuse_unstocked(&self, order_id: OrderId, requested: Quantity) -> Vec<InventoryEvent> {
+        if self.refused_unstocked.contains(&order_id) {
+            return vec![];
+        }
+        let rejected = StockReservationRejected {
+            order_id,
+            requested,
+            available: 0,
+        };
+        vec![InventoryEvent::StockReservationRejected(rejected)]
     }
 
     fn restock(&self, quantity: Quantity) -> Result<Vec<InventoryEvent>, InventoryRejection> {
@@ -201,10 +211,14 @@ impl Aggregate for InventoryItem {
     ) -> Result<Vec<InventoryEvent>, InventoryRejection> {
         match command {
             InventoryCommand::Restock { quantity } => self.restock(*quantity),
-            InventoryCommand::Reserve { order_id, quantity } => {
-                Ok(self.existing()?.reserve(*order_id, *quantity))
-            }
-            InventoryCommand::Release { order_id } => Ok(self.existing()?.release(*order_id)),
+            InventoryCommand::Reserve { order_id, quantity } => Ok(match &self.stock {
+                Some(stock) => stock.reserve(*order_id, *quantity),
+                None => self.refuse_unstocked(*order_id, *quantity),
+            }),
+            InventoryCommand::Release { order_id } => Ok(self
+                .stock
+                .as_ref()
+                .map_or_else(Vec::new, |stock| stock.release(*order_id))),
         }
     }
 
@@ -213,6 +227,9 @@ impl Aggregate for InventoryItem {
             (Some(stock), _) => stock.apply(event),
             (None, InventoryEvent::StockRestocked(_)) => {
                 self.stock.get_or_insert_default().apply(event);
+            }
+            (None, InventoryEvent::StockReservationRejected(e)) => {
+                self.refused_unstocked.insert(e.order_id);
             }
             // Only a restock creates the item; anything else before it changes nothing.
             (None, _) => {}

@@ -140,15 +140,15 @@ async fn handling_a_command_sinks_the_decided_events_and_leaves_the_aggregate_as
 
 #[tokio::test]
 async fn a_rejection_is_the_handle_error_and_sinks_nothing() {
-    let mut aggregate = Aggregated::<InventoryItem>::default();
+    let mut aggregate = Aggregated::<causeway_domain::Customer>::default();
     let sink = EventSink::default();
-    let release = InventoryCommand::Release {
+    let release = causeway_domain::CustomerCommand::ReleaseCredit {
         order_id: OrderId::try_from(Uuid::from_u128(1)).expect("not nil"),
     };
     let rejection = aggregate.handle(release, &(), &sink).await;
     assert_eq!(
         rejection,
-        Err(causeway_domain::InventoryRejection::NotFound)
+        Err(causeway_domain::CustomerRejection::NotFound)
     );
     assert!(sink.collect().await.is_empty());
 }
