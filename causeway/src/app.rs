@@ -138,10 +138,28 @@ fn workers(settings: &Settings, roles: &Roles, pool: &PgPool) -> Result<Vec<Work
         workers.push(Box::new(move |stop| Box::pin(relay.run(stop))));
     }
     if roles.has(Role::Projections) {
+        use causeway_projections::{
+            CustomersProjection, NotificationsProjection, OrdersProjection, PaymentsProjection,
+            Projection, SagaTimelineProjection,
+        };
+        /// One worker (its own consumer group) per projection.
+        fn add<P: Projection>(
+            workers: &mut Vec<Worker>,
+            (settings, pool, codec): (&Settings, &PgPool, &EventCodec),
+            projection: P,
+        ) {
+            let worker = ProjectionWorker::new(settings, pool.clone(), codec.clone(), projection);
+            workers.push(Box::new(move |stop| Box::pin(worker.run(stop))));
+        }
         let codec =
             EventCodec::new(&settings.registry).map_err(|e| InfraError::Registry(e.to_string()))?;
-        let inventory = ProjectionWorker::new(settings, pool.clone(), codec, InventoryProjection);
-        workers.push(Box::new(move |stop| Box::pin(inventory.run(stop))));
+        let with = (settings, pool, &codec);
+        add(&mut workers, with, InventoryProjection);
+        add(&mut workers, with, OrdersProjection);
+        add(&mut workers, with, CustomersProjection);
+        add(&mut workers, with, PaymentsProjection);
+        add(&mut workers, with, NotificationsProjection);
+        add(&mut workers, with, SagaTimelineProjection);
     }
     Ok(workers)
 }

@@ -189,6 +189,12 @@ fn headers(event: &StoredEvent) -> Vec<(&'static str, String)> {
         ("aggregate_id", event.aggregate_id.clone()),
         ("sequence", event.sequence.to_string()),
         ("event_version", event.event_version.clone()),
+        (
+            "recorded_at",
+            event
+                .recorded_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        ),
     ];
     for key in ["correlation_id", "causation_id", "traceparent"] {
         if let Some(value) = event.metadata_str(key) {

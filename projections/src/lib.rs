@@ -7,20 +7,39 @@
 //!   batches applied with their offsets in one Postgres transaction, seek on assignment.
 //! - [`offsets`]: the `projection_offsets` table.
 //! - [`dlq`]: messages that cannot be decoded go to the topic's dead-letter topic.
+//! - [`shop_event`]: [`ShopEvent`], an event of any aggregate, for the projections that
+//!   consume several streams.
 //! - [`inventory`]: the `inventory_view` read model.
+//! - [`orders`]: the `orders` and `order_lines` read models.
+//! - [`customers`]: the `customers` read model (credit limit, reserved, available).
+//! - [`payments`]: the `payments` read model (one per order).
+//! - [`notifications`]: what would be sent to customers, one row per (order, kind).
+//! - [`timeline`]: the `saga_timeline` of every order, from all four streams.
 //!
 //! Delivery: at least once from Kafka, effectively once in Postgres. A batch, its rows and
 //! its offsets commit together; rows remember the last sequence applied to their aggregate,
 //! so a message delivered again changes nothing.
 
+pub mod customers;
 pub mod dlq;
 mod error;
 pub mod inventory;
+pub mod notifications;
 pub mod offsets;
+pub mod orders;
+pub mod payments;
 pub mod projection;
+pub mod shop_event;
+pub mod timeline;
 pub mod worker;
 
+pub use customers::CustomersProjection;
 pub use error::ProjectionError;
 pub use inventory::InventoryProjection;
-pub use projection::{Envelope, Projection};
+pub use notifications::NotificationsProjection;
+pub use orders::OrdersProjection;
+pub use payments::PaymentsProjection;
+pub use projection::{Envelope, EventHeaders, Projection};
+pub use shop_event::ShopEvent;
+pub use timeline::SagaTimelineProjection;
 pub use worker::{ProjectionWorker, WorkerConfig};

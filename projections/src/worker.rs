@@ -18,6 +18,7 @@ use causeway_infra::avro::{CodecError, EventCodec};
 use causeway_infra::error::error_chain;
 use causeway_infra::kafka::client_config;
 use causeway_infra::topics::Topics;
+use chrono::{DateTime, Utc};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Headers, Message, OwnedMessage};
@@ -28,7 +29,7 @@ use tokio::sync::watch;
 use crate::ProjectionError;
 use crate::dlq::{DLQ_METRIC, DeadLetters};
 use crate::offsets::{self, TopicPartition};
-use crate::projection::{Envelope, Projection};
+use crate::projection::{Envelope, EventHeaders, Projection};
 use context::SeekingContext;
 
 /// Batching and retry knobs.
@@ -226,9 +227,7 @@ impl<P: Projection> ProjectionWorker<P> {
             }
         }
         let mut tx = self.pool.begin().await?;
-        for envelope in &events {
-            self.projection.apply(&mut tx, envelope).await?;
-        }
+        self.projection.apply_batch(&mut tx, &events).await?;
         offsets::store(&mut tx, name, &next).await?;
         tx.commit().await?;
         tracing::debug!(projection = name, events = events.len(), "batch applied");
@@ -257,6 +256,7 @@ impl<P: Projection> ProjectionWorker<P> {
             aggregate_id,
             sequence,
             event,
+            headers: event_headers(message),
         })
     }
 }
@@ -268,6 +268,19 @@ fn classify(error: CodecError) -> Undecodable {
             Undecodable::Transient(ProjectionError::Registry(error.to_string()))
         }
         other => Undecodable::Poison(other.to_string()),
+    }
+}
+
+/// The optional headers; a malformed `recorded_at` is treated as absent, not as poison.
+fn event_headers(message: &OwnedMessage) -> EventHeaders {
+    EventHeaders {
+        event_id: header(message, "event_id"),
+        traceparent: header(message, "traceparent"),
+        correlation_id: header(message, "correlation_id"),
+        causation_id: header(message, "causation_id"),
+        recorded_at: header(message, "recorded_at")
+            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+            .map(|t| t.with_timezone(&Utc)),
     }
 }
 

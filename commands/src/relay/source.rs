@@ -4,6 +4,7 @@
 //! `transaction_id < pg_snapshot_xmin(pg_current_snapshot())`. A transaction still open holds
 //! back every row after it, so a row that commits late is never skipped (ADR 0002).
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
@@ -37,6 +38,8 @@ pub struct StoredEvent {
     pub payload: serde_json::Value,
     /// Correlation, causation, traceparent, …
     pub metadata: serde_json::Value,
+    /// When the event was stored (its writing transaction's start): the event's time.
+    pub recorded_at: DateTime<Utc>,
 }
 
 impl StoredEvent {
@@ -68,7 +71,7 @@ pub async fn fetch_after(
 ) -> Result<Vec<StoredEvent>, sqlx::Error> {
     sqlx::query_as::<_, StoredEvent>(
         "SELECT transaction_id::text::bigint AS transaction_id, global_position, aggregate_type,
-                aggregate_id, sequence, event_type, event_version, payload, metadata
+                aggregate_id, sequence, event_type, event_version, payload, metadata, recorded_at
          FROM events
          WHERE (transaction_id, global_position) > ($1::bigint::text::xid8, $2)
            AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
