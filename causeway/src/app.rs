@@ -13,6 +13,7 @@ use causeway_infra::health::HealthChecker;
 use causeway_infra::{InfraError, Settings, db};
 use causeway_projections::{InventoryProjection, ProjectionWorker};
 use causeway_read_api::ReadApiConfig;
+use causeway_sagas::{Backoff, DeadlineWatcher, Participant, ParticipantWorker, Reactor};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -125,7 +126,8 @@ fn with_layers(router: Router, settings: &Settings) -> Router {
 /// problem+json like its other errors: it is merged outside the `RequestBodyLimitLayer`.
 fn command_api(settings: &Settings, pool: &PgPool) -> Router {
     let store = CommandStore::from_settings(pool.clone(), &settings.event_store);
-    let config = ApiConfig::new(settings.http.body_limit_bytes);
+    let mut config = ApiConfig::new(settings.http.body_limit_bytes);
+    config.order_timeout = Duration::from_millis(settings.sagas.order_timeout_ms);
     api::router(store, pool.clone(), config)
 }
 
@@ -160,6 +162,35 @@ fn workers(settings: &Settings, roles: &Roles, pool: &PgPool) -> Result<Vec<Work
         add(&mut workers, with, PaymentsProjection);
         add(&mut workers, with, NotificationsProjection);
         add(&mut workers, with, SagaTimelineProjection);
+    }
+    if roles.has(Role::Sagas) {
+        workers.extend(saga_workers(settings, pool)?);
+    }
+    Ok(workers)
+}
+
+/// The configured saga participants, and the deadline watcher when the order participant
+/// runs here.
+fn saga_workers(settings: &Settings, pool: &PgPool) -> Result<Vec<Worker>, InfraError> {
+    let store = CommandStore::from_settings(pool.clone(), &settings.event_store);
+    let backoff = Backoff::from_settings(&settings.sagas);
+    let mut workers: Vec<Worker> = Vec::new();
+    for name in &settings.sagas.participants {
+        let participant: Participant =
+            name.parse().map_err(|reason| InfraError::InvalidSetting {
+                key: "sagas.participants",
+                reason,
+            })?;
+        let codec =
+            EventCodec::new(&settings.registry).map_err(|e| InfraError::Registry(e.to_string()))?;
+        let reactor = Reactor::new(store.clone(), pool.clone(), participant.name(), backoff);
+        if participant == Participant::Order {
+            let poll = Duration::from_millis(settings.sagas.deadline_poll_ms);
+            let watcher = DeadlineWatcher::new(pool.clone(), reactor.clone(), poll);
+            workers.push(Box::new(move |stop| Box::pin(watcher.run(stop))));
+        }
+        let worker = ParticipantWorker::new(participant, settings, codec, reactor);
+        workers.push(Box::new(move |stop| Box::pin(worker.run(stop))));
     }
     Ok(workers)
 }

@@ -6,6 +6,14 @@ pub enum InfraError {
     /// The settings could not be read or do not fit the settings tree.
     #[error("invalid settings")]
     Settings(#[from] config::ConfigError),
+    /// A setting has a value the platform does not know.
+    #[error("invalid setting {key}: {reason}")]
+    InvalidSetting {
+        /// The setting, e.g. `sagas.participants`.
+        key: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A Postgres call failed.
     #[error("database error")]
     Database(#[from] sqlx::Error),

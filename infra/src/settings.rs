@@ -32,6 +32,8 @@ pub struct Settings {
     pub event_store: EventStoreSettings,
     /// The relay from the event store to Kafka.
     pub relay: RelaySettings,
+    /// The saga participants and order deadlines.
+    pub sagas: SagaSettings,
     /// Logs and traces.
     pub telemetry: TelemetrySettings,
     /// Readiness checks.
@@ -101,6 +103,26 @@ pub struct RegistrySettings {
 pub struct EventStoreSettings {
     /// A snapshot is written every this many events of an aggregate.
     pub snapshot_every: u64,
+}
+
+/// The choreographed sagas: which participants a `sagas` role runs, how they retry, and
+/// when an unfinished order expires.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SagaSettings {
+    /// Participants run by the `sagas` role: any of `inventory`, `payment`, `order`.
+    pub participants: Vec<String>,
+    /// Most messages a participant takes in one batch (partitions run concurrently).
+    pub batch_size: usize,
+    /// Attempts of one reaction (a command) before its message goes to the DLQ.
+    pub reaction_attempts: u32,
+    /// Pause before the second attempt; doubled each time, capped at `reaction_backoff_max_ms`.
+    pub reaction_backoff_ms: u64,
+    /// Longest pause between attempts.
+    pub reaction_backoff_max_ms: u64,
+    /// An order still unfinished this long after it was placed expires.
+    pub order_timeout_ms: u64,
+    /// How often the deadline watcher looks for orders past their deadline.
+    pub deadline_poll_ms: u64,
 }
 
 /// The relay: how it batches, where it keeps its checkpoint, how it elects one leader.

@@ -99,3 +99,33 @@ where
             .boxed(),
     }
 }
+
+/// The W3C `traceparent` of the current span, when OpenTelemetry tracks it and the global
+/// propagator writes W3C trace context: what a command stores so consumers continue it.
+pub fn current_traceparent() -> Option<String> {
+    use opentelemetry::trace::TraceContextExt as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let context = tracing::Span::current().context();
+    if !context.span().span_context().is_valid() {
+        return None;
+    }
+    let mut carrier = std::collections::HashMap::new();
+    opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.inject_context(&context, &mut carrier);
+    });
+    carrier.remove("traceparent")
+}
+
+/// Makes `span` a child of the remote span named by a W3C `traceparent` (a Kafka header, a
+/// stored event's metadata). A malformed value, or no OpenTelemetry layer, leaves it a root.
+pub fn continue_trace(span: &tracing::Span, traceparent: &str) {
+    use opentelemetry::trace::TraceContextExt as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let carrier =
+        std::collections::HashMap::from([("traceparent".to_owned(), traceparent.to_owned())]);
+    let parent =
+        opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(&carrier));
+    if parent.span().span_context().is_remote() {
+        let _ = span.set_parent(parent);
+    }
+}

@@ -11,8 +11,6 @@
 //! The stored `traceparent` is the command span's own context when OpenTelemetry is
 //! installed (so the relay and consumers continue this very span), else the incoming header.
 
-use std::collections::HashMap;
-
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
@@ -72,7 +70,8 @@ impl RequestContext {
             causation_id: None,
             caller,
             idempotency_key: key,
-            traceparent: current_traceparent().or_else(|| incoming_traceparent(headers)),
+            traceparent: causeway_infra::telemetry::current_traceparent()
+                .or_else(|| incoming_traceparent(headers)),
         };
         Ok(Self {
             metadata,
@@ -139,20 +138,6 @@ fn invalid_header(name: &HeaderName, rule: impl Into<String>) -> ApiError {
         field: Some(name.as_str().to_owned()),
         detail: format!("header {}: {}", name.as_str(), rule.into()),
     }
-}
-
-/// The `traceparent` of the current span, when OpenTelemetry tracks it and the global
-/// propagator writes W3C trace context.
-fn current_traceparent() -> Option<String> {
-    let context = tracing::Span::current().context();
-    if !context.span().span_context().is_valid() {
-        return None;
-    }
-    let mut carrier = HashMap::new();
-    opentelemetry::global::get_text_map_propagator(|propagator| {
-        propagator.inject_context(&context, &mut carrier);
-    });
-    carrier.remove(TRACEPARENT.as_str())
 }
 
 /// The incoming `traceparent` when well-formed (W3C: an invalid one is ignored).

@@ -1,0 +1,222 @@
+//! Carrying out a [`Reaction`]: one command through the event store (or one deadline row),
+//! with the triggering event as causation and its trace continued, retried with backoff.
+
+use std::time::Duration;
+
+use causeway_commands::store::{CommandError, CommandMetadata, CommandStore};
+use causeway_domain::{Aggregate, Customer, DomainRejection, InventoryItem, Order, Payment};
+use causeway_infra::settings::SagaSettings;
+use causeway_infra::telemetry::current_traceparent;
+use sqlx::PgPool;
+use tracing::Instrument;
+use uuid::Uuid;
+
+use crate::SagaError;
+use crate::deadlines;
+use crate::reaction::Reaction;
+
+/// The event a reaction answers: its ids become the command's causation and correlation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cause {
+    /// The triggering event's id (`event_id` header).
+    pub event_id: Option<Uuid>,
+    /// The flow it belongs to (`correlation_id` header).
+    pub correlation_id: Option<Uuid>,
+    /// Its W3C trace context (`traceparent` header), used when no span is being exported.
+    pub traceparent: Option<String>,
+}
+
+/// What a reaction achieved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// It stored events (or changed a deadline).
+    Applied,
+    /// Its effect had already happened: nothing changed (redelivery, or a race lost).
+    Unchanged,
+    /// The aggregate refused it: the saga has moved on (e.g. confirming an expired order).
+    Refused(&'static str),
+}
+
+impl Outcome {
+    /// `applied`, `unchanged` or `refused`, for spans and metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Applied => "applied",
+            Self::Unchanged => "unchanged",
+            Self::Refused(_) => "refused",
+        }
+    }
+}
+
+/// Bounded retry with exponential backoff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// Attempts in all.
+    pub attempts: u32,
+    /// Pause before the second attempt.
+    pub first: Duration,
+    /// Longest pause.
+    pub max: Duration,
+}
+
+impl Backoff {
+    /// From the `sagas` settings.
+    pub fn from_settings(settings: &SagaSettings) -> Self {
+        Self {
+            attempts: settings.reaction_attempts.max(1),
+            first: Duration::from_millis(settings.reaction_backoff_ms),
+            max: Duration::from_millis(settings.reaction_backoff_max_ms),
+        }
+    }
+
+    /// The pause after failed attempt `attempt` (1-based), with up to 50 % jitter.
+    pub fn pause(&self, attempt: u32, jitter: f64) -> Duration {
+        let doubled = self
+            .first
+            .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)));
+        doubled
+            .min(self.max)
+            .mul_f64(1.0 + jitter.clamp(0.0, 1.0) / 2.0)
+    }
+}
+
+/// Executes reactions for one participant.
+#[derive(Debug, Clone)]
+pub struct Reactor {
+    store: CommandStore,
+    pool: PgPool,
+    caller: String,
+    backoff: Backoff,
+}
+
+impl Reactor {
+    /// A reactor issuing commands as `saga:<participant>`.
+    pub fn new(store: CommandStore, pool: PgPool, participant: &str, backoff: Backoff) -> Self {
+        Self {
+            store,
+            pool,
+            caller: format!("saga:{participant}"),
+            backoff,
+        }
+    }
+
+    /// Runs `reaction`, retrying failures (never refusals) up to the backoff's attempts.
+    pub async fn run(&self, reaction: &Reaction, cause: &Cause) -> Result<Outcome, SagaError> {
+        let span = tracing::info_span!(
+            "saga.command",
+            otel.name = reaction.name(),
+            outcome = tracing::field::Empty,
+            attempts = tracing::field::Empty,
+        );
+        async {
+            let mut attempt = 1;
+            loop {
+                match self.once(reaction, cause).await {
+                    Ok(outcome) => {
+                        let span = tracing::Span::current();
+                        span.record("outcome", outcome.label());
+                        span.record("attempts", attempt);
+                        return Ok(outcome);
+                    }
+                    Err(error) if attempt < self.backoff.attempts => {
+                        tracing::warn!(reaction = reaction.name(), attempt, error = %causeway_infra::error::error_chain(&error), "reaction failed; retrying");
+                        tokio::time::sleep(self.backoff.pause(attempt, fastrand::f64())).await;
+                        attempt += 1;
+                    }
+                    Err(error) => return Err(error),
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// One attempt.
+    async fn once(&self, reaction: &Reaction, cause: &Cause) -> Result<Outcome, SagaError> {
+        let metadata = self.metadata(cause);
+        match reaction {
+            Reaction::Inventory { sku, command } => {
+                self.command::<InventoryItem>(sku.as_str(), command, &metadata)
+                    .await
+            }
+            Reaction::Customer {
+                customer_id,
+                command,
+            } => {
+                self.command::<Customer>(&customer_id.to_string(), command, &metadata)
+                    .await
+            }
+            Reaction::Payment { order_id, command } => {
+                self.command::<Payment>(&order_id.to_string(), command, &metadata)
+                    .await
+            }
+            Reaction::Order { order_id, command } => {
+                self.command::<Order>(&order_id.to_string(), command, &metadata)
+                    .await
+            }
+            Reaction::ScheduleDeadline { order_id, deadline } => {
+                let scheduled =
+                    deadlines::schedule(&self.pool, *order_id, *deadline, &metadata).await?;
+                Ok(if scheduled {
+                    Outcome::Applied
+                } else {
+                    Outcome::Unchanged
+                })
+            }
+            Reaction::ClearDeadline { order_id } => {
+                let cleared = deadlines::clear(&self.pool, *order_id).await?;
+                Ok(if cleared {
+                    Outcome::Applied
+                } else {
+                    Outcome::Unchanged
+                })
+            }
+        }
+    }
+
+    async fn command<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        command: &A::Command,
+        metadata: &CommandMetadata,
+    ) -> Result<Outcome, SagaError> {
+        match self
+            .store
+            .execute::<A>(aggregate_id, command.clone(), metadata)
+            .await
+        {
+            Ok(committed) if committed.events.is_empty() => Ok(Outcome::Unchanged),
+            Ok(_) => Ok(Outcome::Applied),
+            Err(CommandError::Rejected(rejection)) => Ok(Outcome::Refused(rejection.code())),
+            Err(CommandError::Conflict { attempts }) => Err(SagaError::Conflict { attempts }),
+            Err(CommandError::Store(error)) => Err(SagaError::Store(error)),
+        }
+    }
+
+    fn metadata(&self, cause: &Cause) -> CommandMetadata {
+        let mut metadata = CommandMetadata::new(
+            cause.correlation_id.unwrap_or_else(Uuid::now_v7),
+            self.caller.clone(),
+        );
+        metadata.causation_id = cause.event_id;
+        metadata.traceparent = current_traceparent().or_else(|| cause.traceparent.clone());
+        metadata
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pause_doubles_from_the_first_and_stops_at_the_max() {
+        let backoff = Backoff {
+            attempts: 8,
+            first: Duration::from_millis(50),
+            max: Duration::from_millis(300),
+        };
+        let pauses: Vec<u128> = (1..=5).map(|a| backoff.pause(a, 0.0).as_millis()).collect();
+        assert_eq!(pauses, [50, 100, 200, 300, 300]);
+        assert_eq!(backoff.pause(2, 1.0).as_millis(), 150);
+    }
+}

@@ -1,0 +1,339 @@
+//! The participant worker: one consumer group per participant (`saga.<name>`,
+//! `read_committed`), at-least-once with idempotent reactions.
+//!
+//! A batch is split by partition; partitions run concurrently, the messages of one partition
+//! in order (per-aggregate order holds). Offsets are committed after the whole batch is
+//! handled, so a crash redelivers at most the batch in flight, and the domain turns every
+//! repeated command into a no-op. A message that cannot be decoded, or whose reaction keeps
+//! failing after the bounded retries, goes to `<topic>.dlq` with its original bytes and the
+//! error; the participant carries on.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use causeway_infra::Settings;
+use causeway_infra::avro::{CodecError, EventCodec};
+use causeway_infra::error::error_chain;
+use causeway_infra::kafka::client_config;
+use causeway_infra::topics::{EventStream, Topics};
+use causeway_projections::dlq::DeadLetters;
+use futures::future::try_join_all;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::{Headers, Message, OwnedMessage};
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::watch;
+use tracing::Instrument;
+use uuid::Uuid;
+
+use crate::SagaError;
+use crate::event::SagaEvent;
+use crate::reaction::Participant;
+use crate::reactor::{Cause, Outcome, Reactor};
+
+/// The metric counting reactions, labelled by participant, reaction and outcome.
+pub const REACTIONS_METRIC: &str = "causeway_saga_reactions_total";
+/// The metric counting dead-lettered saga messages, labelled by participant.
+pub const DLQ_METRIC: &str = "causeway_saga_dead_letters_total";
+
+const BATCH_WAIT: Duration = Duration::from_millis(20);
+const RESTART_PAUSE: Duration = Duration::from_secs(1);
+
+/// Runs one participant until told to stop.
+pub struct ParticipantWorker {
+    participant: Participant,
+    settings: Settings,
+    codec: EventCodec,
+    reactor: Reactor,
+}
+
+/// One message, decoded.
+struct Incoming {
+    aggregate_id: String,
+    sequence: Option<i64>,
+    event: SagaEvent,
+    cause: Cause,
+}
+
+/// Why a message was not decoded.
+enum Undecodable {
+    Poison(String),
+    Transient(SagaError),
+}
+
+impl ParticipantWorker {
+    /// A worker for `participant` over the configured Kafka.
+    pub fn new(
+        participant: Participant,
+        settings: &Settings,
+        codec: EventCodec,
+        reactor: Reactor,
+    ) -> Self {
+        Self {
+            participant,
+            settings: settings.clone(),
+            codec,
+            reactor,
+        }
+    }
+
+    /// The consumer group: `<kafka.topic_prefix>saga.<participant>`.
+    pub fn group_id(&self) -> String {
+        format!(
+            "{}saga.{}",
+            self.settings.kafka.topic_prefix, self.participant
+        )
+    }
+
+    /// Consumes until `stop` turns true; a failure rebuilds the consumer, which resumes from
+    /// the committed offsets.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let participant = self.participant.name();
+        tracing::info!(participant, group = %self.group_id(), "saga participant started");
+        while !*stop.borrow() {
+            match self.consume(&mut stop).await {
+                Ok(()) => break,
+                Err(error) => {
+                    tracing::error!(participant, error = %error_chain(&error), "saga participant restarts");
+                    tokio::select! {
+                        () = tokio::time::sleep(RESTART_PAUSE) => {}
+                        _ = stop.changed() => {}
+                    }
+                }
+            }
+        }
+        tracing::info!(participant, "saga participant stopped");
+    }
+
+    async fn consume(&self, stop: &mut watch::Receiver<bool>) -> Result<(), SagaError> {
+        let consumer = self.consumer()?;
+        let dead_letters = DeadLetters::new(&self.settings.kafka)?;
+        loop {
+            let batch = tokio::select! {
+                batch = self.next_batch(&consumer) => batch,
+                _ = stop.changed() => return Ok(()),
+            };
+            if *stop.borrow() {
+                return Ok(());
+            }
+            self.handle_batch(&dead_letters, &batch).await?;
+            commit(&consumer, &batch)?;
+        }
+    }
+
+    fn consumer(&self) -> Result<StreamConsumer, SagaError> {
+        let consumer: StreamConsumer = client_config(&self.settings.kafka)
+            .set("group.id", self.group_id())
+            .set("isolation.level", "read_committed")
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            // Notice topics the relay creates after this worker subscribed.
+            .set("topic.metadata.refresh.interval.ms", "2000")
+            .create()?;
+        let topics = Topics::new(&self.settings.kafka);
+        let names: Vec<String> = self
+            .participant
+            .streams()
+            .into_iter()
+            .map(|s| topics.events(s))
+            .collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        consumer.subscribe(&names)?;
+        Ok(consumer)
+    }
+
+    /// Waits for a message, then takes what else arrives within a short wait, up to the
+    /// configured batch size.
+    async fn next_batch(&self, consumer: &StreamConsumer) -> Vec<OwnedMessage> {
+        let mut batch = Vec::new();
+        let mut until: Option<Instant> = None;
+        while batch.len() < self.settings.sagas.batch_size.max(1) {
+            let received = match until {
+                None => consumer.recv().await,
+                Some(until) => {
+                    let left = until.saturating_duration_since(Instant::now());
+                    match tokio::time::timeout(left, consumer.recv()).await {
+                        Ok(received) => received,
+                        Err(_) => break,
+                    }
+                }
+            };
+            match received {
+                Ok(message) => {
+                    batch.push(message.detach());
+                    until.get_or_insert_with(|| Instant::now() + BATCH_WAIT);
+                }
+                Err(error) => {
+                    tracing::debug!(participant = self.participant.name(), %error, "kafka poll error");
+                }
+            }
+        }
+        batch
+    }
+
+    /// Handles the partitions of a batch concurrently, each in order.
+    async fn handle_batch(
+        &self,
+        dead_letters: &DeadLetters,
+        batch: &[OwnedMessage],
+    ) -> Result<(), SagaError> {
+        let mut partitions: BTreeMap<(&str, i32), Vec<&OwnedMessage>> = BTreeMap::new();
+        for message in batch {
+            partitions
+                .entry((message.topic(), message.partition()))
+                .or_default()
+                .push(message);
+        }
+        try_join_all(partitions.into_values().map(|messages| async move {
+            for message in messages {
+                self.handle(dead_letters, message).await?;
+            }
+            Ok::<(), SagaError>(())
+        }))
+        .await?;
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        dead_letters: &DeadLetters,
+        message: &OwnedMessage,
+    ) -> Result<(), SagaError> {
+        let incoming = match self.decode(message).await {
+            Ok(incoming) => incoming,
+            Err(Undecodable::Transient(error)) => return Err(error),
+            Err(Undecodable::Poison(reason)) => {
+                return self.dead_letter(dead_letters, message, &reason).await;
+            }
+        };
+        let span = tracing::info_span!(
+            "saga.react",
+            otel.name = %format!("{} reacts to {}", self.participant, incoming.event.event_type()),
+            otel.kind = "consumer",
+            participant = self.participant.name(),
+            event_type = incoming.event.event_type(),
+            aggregate_id = %incoming.aggregate_id,
+            sequence = incoming.sequence,
+            messaging.destination = message.topic(),
+        );
+        if let Some(traceparent) = &incoming.cause.traceparent {
+            causeway_infra::telemetry::continue_trace(&span, traceparent);
+        }
+        match self.react(&incoming).instrument(span).await {
+            Ok(()) => Ok(()),
+            Err(failure) => {
+                let reason = format!("reaction failed after retries: {failure}");
+                self.dead_letter(dead_letters, message, &reason).await
+            }
+        }
+    }
+
+    /// Runs every reaction to one event; stops at the first that keeps failing.
+    async fn react(&self, incoming: &Incoming) -> Result<(), String> {
+        let reactions = self
+            .participant
+            .react(&incoming.aggregate_id, &incoming.event)?;
+        for reaction in &reactions {
+            let outcome = self
+                .reactor
+                .run(reaction, &incoming.cause)
+                .await
+                .map_err(|e| format!("{}: {}", reaction.name(), error_chain(&e)))?;
+            if let Outcome::Refused(code) = outcome {
+                tracing::info!(
+                    reaction = reaction.name(),
+                    code,
+                    "reaction refused: the saga has moved on"
+                );
+            }
+            metrics::counter!(REACTIONS_METRIC, "participant" => self.participant.name(),
+                "reaction" => reaction.name(), "outcome" => outcome.label())
+            .increment(1);
+        }
+        Ok(())
+    }
+
+    async fn dead_letter(
+        &self,
+        dead_letters: &DeadLetters,
+        message: &OwnedMessage,
+        reason: &str,
+    ) -> Result<(), SagaError> {
+        let consumer = format!("saga.{}", self.participant);
+        dead_letters.send(message, &consumer, reason).await?;
+        metrics::counter!(DLQ_METRIC, "participant" => self.participant.name()).increment(1);
+        tracing::warn!(participant = self.participant.name(), topic = message.topic(),
+            partition = message.partition(), offset = message.offset(), %reason, "message dead-lettered");
+        Ok(())
+    }
+
+    async fn decode(&self, message: &OwnedMessage) -> Result<Incoming, Undecodable> {
+        let topics = Topics::new(&self.settings.kafka);
+        let stream = EventStream::ALL
+            .into_iter()
+            .find(|s| topics.events(*s) == message.topic())
+            .ok_or_else(|| Undecodable::Poison(format!("unexpected topic {}", message.topic())))?;
+        let aggregate_id = message
+            .key()
+            .and_then(|key| std::str::from_utf8(key).ok())
+            .ok_or_else(|| Undecodable::Poison("the key is not a UTF-8 aggregate id".into()))?
+            .to_owned();
+        let decoded = self
+            .codec
+            .decode(message.payload().unwrap_or_default())
+            .await
+            .map_err(classify)?;
+        let event = SagaEvent::parse(stream, &decoded.event_type, decoded.data)
+            .map_err(Undecodable::Poison)?;
+        let uuid = |name| header(message, name).and_then(|v| Uuid::parse_str(&v).ok());
+        Ok(Incoming {
+            aggregate_id,
+            sequence: header(message, "sequence").and_then(|s| s.parse().ok()),
+            event,
+            cause: Cause {
+                event_id: uuid("event_id"),
+                correlation_id: uuid("correlation_id"),
+                traceparent: header(message, "traceparent"),
+            },
+        })
+    }
+}
+
+/// Commits, per partition of the batch, the offset after its last message.
+fn commit(consumer: &StreamConsumer, batch: &[OwnedMessage]) -> Result<(), SagaError> {
+    let mut next: BTreeMap<(&str, i32), i64> = BTreeMap::new();
+    for message in batch {
+        next.insert((message.topic(), message.partition()), message.offset() + 1);
+    }
+    if next.is_empty() {
+        return Ok(());
+    }
+    let mut tpl = TopicPartitionList::new();
+    for ((topic, partition), offset) in next {
+        tpl.add_partition_offset(topic, partition, Offset::Offset(offset))?;
+    }
+    if let Err(error) = consumer.commit(&tpl, CommitMode::Async) {
+        // A rebalance took the partitions: their new owner redelivers, and reactions are
+        // idempotent.
+        tracing::warn!(%error, "offset commit failed");
+    }
+    Ok(())
+}
+
+/// A registry that cannot be reached (or fails) is transient; everything else is poison.
+fn classify(error: CodecError) -> Undecodable {
+    match error {
+        CodecError::Registry { status, .. } if status.is_none_or(|s| s >= 500) => {
+            Undecodable::Transient(SagaError::Registry(error.to_string()))
+        }
+        other => Undecodable::Poison(other.to_string()),
+    }
+}
+
+fn header(message: &OwnedMessage, name: &str) -> Option<String> {
+    message
+        .headers()?
+        .iter()
+        .find(|h| h.key == name)
+        .and_then(|h| h.value)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
