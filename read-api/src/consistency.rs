@@ -47,6 +47,43 @@ fn bad(name: &'static str) -> QueryError {
     }
 }
 
+/// What a versioned read is about: the read model, the kind of thing, its id.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Subject<'a> {
+    pub(crate) model: &'static str,
+    pub(crate) what: &'static str,
+    pub(crate) id: &'a str,
+}
+
+/// One row by id, honouring `min_version` / `X-Consistency-Token`: the row, or 404 when there
+/// is none, or 503 when it has not reached the version asked within the wait.
+pub(crate) async fn read_versioned<T, F, Fut>(
+    config: &ReadApiConfig,
+    query: &HashMap<String, String>,
+    headers: &HeaderMap,
+    subject: Subject<'_>,
+    version_of: impl Fn(&T) -> i64,
+    fetch: F,
+) -> Result<T, QueryError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>, QueryError>>,
+{
+    let wanted = min_version(query, headers)?;
+    let behind = |applied, wanted| QueryError::Behind {
+        model: subject.model,
+        id: subject.id.to_owned(),
+        applied,
+        wanted,
+    };
+    read_at_least(config, wanted, version_of, behind, fetch)
+        .await?
+        .ok_or_else(|| QueryError::NotFound {
+            what: subject.what,
+            id: subject.id.to_owned(),
+        })
+}
+
 /// Reads with `fetch` until the row's version (`version_of`) reaches `wanted`, or the wait
 /// ends. Without `wanted` it reads once. Answers the row, `None` when there is none and
 /// nothing was asked, or [`QueryError::Behind`].
@@ -101,6 +138,7 @@ mod tests {
         ReadApiConfig {
             consistency_wait: Duration::from_millis(200),
             consistency_poll: Duration::from_millis(10),
+            jaeger_ui_url: None,
         }
     }
 

@@ -3,11 +3,26 @@
 //! - [`router`]: the routes, given a pool and a [`ReadApiConfig`].
 //! - `error`: [`QueryError`], answered as `application/problem+json` in one place.
 //! - `consistency`: the bounded wait for `min_version` / `X-Consistency-Token`.
+//! - `pagination`: keyset pages (`limit`, opaque `cursor`, `next_cursor`).
 //! - `inventory`: `GET /api/inventory/{sku}` over `inventory_view`.
+//! - `orders`: `GET /api/orders/{id}` (with lines) and `GET /api/orders` (keyset list).
+//! - `customers`: `GET /api/customers/{id}`.
+//! - `payments`: `GET /api/orders/{id}/payment`.
+//! - `notifications`: `GET /api/notifications?customer_id=` (keyset list).
+//! - `saga`: `GET /api/orders/{id}/saga`, the saga timeline of an order.
+//!
+//! Reads by id accept `min_version` / `X-Consistency-Token`; unknown ids answer 404, bad
+//! parameters 400 naming the parameter.
 
 mod consistency;
+mod customers;
 mod error;
 mod inventory;
+mod notifications;
+mod orders;
+mod pagination;
+mod payments;
+mod saga;
 
 use std::time::Duration;
 
@@ -24,6 +39,9 @@ pub struct ReadApiConfig {
     pub consistency_wait: Duration,
     /// How often it looks again while waiting.
     pub consistency_poll: Duration,
+    /// The Jaeger UI base URL (e.g. `http://127.0.0.1:16686`): when set, saga timeline steps
+    /// carry a `jaeger_url` to their trace.
+    pub jaeger_ui_url: Option<String>,
 }
 
 impl Default for ReadApiConfig {
@@ -31,6 +49,7 @@ impl Default for ReadApiConfig {
         Self {
             consistency_wait: Duration::from_secs(5),
             consistency_poll: Duration::from_millis(25),
+            jaeger_ui_url: None,
         }
     }
 }
@@ -46,5 +65,11 @@ struct ReadState {
 pub fn router(pool: PgPool, config: ReadApiConfig) -> Router {
     Router::new()
         .route("/api/inventory/{sku}", get(inventory::get_item))
+        .route("/api/orders", get(orders::list_orders))
+        .route("/api/orders/{id}", get(orders::get_order))
+        .route("/api/orders/{id}/payment", get(payments::get_payment))
+        .route("/api/orders/{id}/saga", get(saga::get_timeline))
+        .route("/api/customers/{id}", get(customers::get_customer))
+        .route("/api/notifications", get(notifications::list_notifications))
         .with_state(ReadState { pool, config })
 }

@@ -1,0 +1,66 @@
+//! `GET /api/customers/{id}`: one customer's profile and credit from `customers`, with
+//! `min_version`.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+
+use crate::consistency::{self, Subject, read_versioned};
+use crate::orders::canonical_id;
+use crate::{QueryError, ReadState};
+
+/// One row of `customers`; amounts in minor units of `currency`.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub(crate) struct CustomerView {
+    customer_id: String,
+    name: String,
+    email: String,
+    currency: String,
+    credit_limit: i64,
+    reserved_credit: i64,
+    available_credit: i64,
+    updated_at: DateTime<Utc>,
+    version: i64,
+}
+
+pub(crate) async fn get_customer(
+    State(state): State<ReadState>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, QueryError> {
+    let id = canonical_id(&id);
+    let subject = Subject {
+        model: "customers",
+        what: "customer",
+        id: &id,
+    };
+    let row = read_versioned(
+        &state.config,
+        &query,
+        &headers,
+        subject,
+        |row: &CustomerView| row.version,
+        || fetch(&state.pool, &id),
+    )
+    .await?;
+    let token = [(consistency::TOKEN_HEADER, row.version.to_string())];
+    Ok((token, Json(row)).into_response())
+}
+
+async fn fetch(pool: &PgPool, id: &str) -> Result<Option<CustomerView>, QueryError> {
+    Ok(sqlx::query_as(
+        "SELECT customer_id, name, email, currency, credit_limit, reserved_credit,
+                available_credit, updated_at, version
+         FROM customers WHERE customer_id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?)
+}

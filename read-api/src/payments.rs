@@ -1,0 +1,70 @@
+//! `GET /api/orders/{id}/payment`: the payment of one order from `payments`, with
+//! `min_version` (the payment's own version).
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+
+use crate::consistency::{self, Subject, read_versioned};
+use crate::orders::canonical_id;
+use crate::{QueryError, ReadState};
+
+/// One row of `payments`; a payment voided before it was authorized has no customer nor
+/// amount.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub(crate) struct PaymentView {
+    order_id: String,
+    status: String,
+    customer_id: Option<String>,
+    amount_minor: Option<i64>,
+    currency: Option<String>,
+    decline_reason: Option<String>,
+    authorized_at: Option<DateTime<Utc>>,
+    declined_at: Option<DateTime<Utc>>,
+    voided_at: Option<DateTime<Utc>>,
+    refunded_at: Option<DateTime<Utc>>,
+    updated_at: DateTime<Utc>,
+    version: i64,
+}
+
+pub(crate) async fn get_payment(
+    State(state): State<ReadState>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, QueryError> {
+    let id = canonical_id(&id);
+    let subject = Subject {
+        model: "payments",
+        what: "payment of order",
+        id: &id,
+    };
+    let row = read_versioned(
+        &state.config,
+        &query,
+        &headers,
+        subject,
+        |row: &PaymentView| row.version,
+        || fetch(&state.pool, &id),
+    )
+    .await?;
+    let token = [(consistency::TOKEN_HEADER, row.version.to_string())];
+    Ok((token, Json(row)).into_response())
+}
+
+async fn fetch(pool: &PgPool, id: &str) -> Result<Option<PaymentView>, QueryError> {
+    Ok(sqlx::query_as(
+        "SELECT order_id, status, customer_id, amount_minor, currency, decline_reason,
+                authorized_at, declined_at, voided_at, refunded_at, updated_at, version
+         FROM payments WHERE order_id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?)
+}
