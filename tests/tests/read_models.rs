@@ -21,7 +21,7 @@ use causeway_projections::{
 };
 use causeway_tests::relay_support::{RelayProcess, isolated_relay_settings};
 use causeway_tests::{TestApp, TestDatabase, eventually};
-use chrono::{DateTime, FixedOffset};
+use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::sync::watch;
@@ -224,6 +224,18 @@ async fn a_saga_sequence_is_projected_into_every_read_model_and_the_query_api() 
             event_ids.insert(text(&step["event_id"])),
             "event ids are unique"
         );
+        // The time is the event's own (the relay's `recorded_at` header), not the projection's.
+        let recorded_at: DateTime<Utc> = sqlx::query_scalar(
+            "SELECT recorded_at FROM events
+             WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3",
+        )
+        .bind(text(&step["aggregate_type"]))
+        .bind(text(&step["aggregate_id"]))
+        .bind(step["sequence"].as_i64().unwrap())
+        .fetch_one(&s.db.pool)
+        .await
+        .unwrap();
+        assert_eq!(time(&step["timestamp"]), recorded_at, "{step}");
     }
     let o2_steps = s.wait_for_timeline(&shop.o2, 3).await;
     let outcomes: Vec<String> = o2_steps.iter().map(|t| text(&t["outcome"])).collect();
