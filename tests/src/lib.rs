@@ -6,6 +6,7 @@
 //! databases of earlier runs.
 
 pub mod relay_support;
+pub mod shop;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -49,6 +50,8 @@ impl TestDatabase {
         let name = format!("causeway_test_{}", Uuid::new_v4().simple());
         let admin = PgPoolOptions::new()
             .max_connections(1)
+            // Many tests start at once on a busy machine.
+            .acquire_timeout(Duration::from_secs(30))
             .connect_with(settings.database.connect_options())
             .await
             .expect("connect to the configured database to create a test database");
@@ -81,21 +84,26 @@ pub struct TestApp {
     /// An HTTP client for it.
     pub client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl TestApp {
     /// Builds and serves the platform with `settings` (the port is forced to 0).
     /// Background roles (relay, consumers) are started by the tests that need them, with
     /// settings of their own.
-    pub async fn spawn(mut settings: Settings) -> Self {
+    pub async fn spawn(settings: Settings) -> Self {
+        Self::spawn_with_roles(settings, &Roles::only([Role::CommandApi, Role::ReadApi])).await
+    }
+
+    /// Builds and serves the platform running `roles` (the port is forced to 0).
+    pub async fn spawn_with_roles(mut settings: Settings, roles: &Roles) -> Self {
         settings.http.port = 0;
-        let roles = Roles::only([Role::CommandApi, Role::ReadApi]);
-        let app = Application::build_with_roles(&settings, &roles)
+        let app = Application::build_with_roles(&settings, roles)
             .await
             .expect("build application");
         let address = format!("http://127.0.0.1:{}", app.port());
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(app.run_until(async {
+        let task = tokio::spawn(app.run_until(async {
             let _ = stopped.await;
         }));
         let client = reqwest::Client::builder()
@@ -106,6 +114,17 @@ impl TestApp {
             address,
             client,
             stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Stops serving and waits until every background role has stopped.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
         }
     }
 

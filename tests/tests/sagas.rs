@@ -1,0 +1,260 @@
+//! The place-order saga end to end, through HTTP and Kafka, on the real stack: every outcome
+//! of DESIGN.md §2 (confirmed, rejected for stock, rejected for payment, cancelled after
+//! confirmation, expired), asserted on the read models (orders, stock, credit, payments,
+//! notifications) and the saga timeline.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use std::time::Duration;
+
+use causeway::roles::Roles;
+use causeway_tests::shop::Shop;
+use causeway_tests::{TestDatabase, eventually, unique};
+
+const WITHIN: Duration = Duration::from_secs(60);
+
+/// A SKU of its own, as the domain spells it (upper case).
+fn new_sku(name: &str) -> String {
+    unique(&format!("sku-{name}")).to_uppercase()
+}
+
+/// The event types of an order's saga timeline, in timeline order.
+async fn timeline(shop: &Shop, order: &str) -> Vec<(String, String, Option<String>)> {
+    sqlx::query_as(
+        "SELECT participant, event_type, trace_id FROM saga_timeline WHERE order_id = $1
+         ORDER BY occurred_at, aggregate_type, aggregate_id, sequence",
+    )
+    .bind(order)
+    .fetch_all(&shop.pool)
+    .await
+    .unwrap()
+}
+
+async fn wait_timeline(
+    shop: &Shop,
+    order: &str,
+    steps: usize,
+) -> Vec<(String, String, Option<String>)> {
+    eventually(WITHIN, "the saga timeline", || async {
+        let rows = timeline(shop, order).await;
+        (rows.len() >= steps).then_some(rows)
+    })
+    .await
+}
+
+fn event_types(rows: &[(String, String, Option<String>)]) -> Vec<&str> {
+    let mut types: Vec<&str> = rows.iter().map(|(_, t, _)| t.as_str()).collect();
+    types.sort_unstable();
+    types
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_order_with_stock_and_credit_is_confirmed() {
+    let shop = Shop::start().await;
+    let (a, b) = (new_sku("a"), new_sku("b"));
+    shop.restock(&a, 10).await;
+    shop.restock(&b, 5).await;
+    let customer = shop.customer(10_000).await;
+
+    let order = shop.order(&customer, &[(&a, 2, 100), (&b, 1, 300)]).await;
+
+    shop.wait_for(&order, "confirmed", WITHIN).await;
+    shop.wait_stock(&a, (10, 2, 8), WITHIN).await;
+    shop.wait_stock(&b, (5, 1, 4), WITHIN).await;
+    shop.wait_credit(&customer, (10_000, 500, 9_500), WITHIN)
+        .await;
+    shop.wait_payment(&order, "authorized", WITHIN).await;
+    eventually(WITHIN, "the confirmation notice", || async {
+        (shop.notifications(&order).await == ["order_confirmed"]).then_some(())
+    })
+    .await;
+    let steps = wait_timeline(&shop, &order, 9).await;
+    assert_eq!(
+        event_types(&steps),
+        [
+            "CreditReserved",
+            "OrderAwaitingPayment",
+            "OrderConfirmed",
+            "OrderLineReserved",
+            "OrderLineReserved",
+            "OrderPlaced",
+            "PaymentAuthorized",
+            "StockReserved",
+            "StockReserved",
+        ]
+    );
+    assert_eq!(steps.first().unwrap().1, "OrderPlaced");
+    assert_eq!(steps.last().unwrap().1, "OrderConfirmed");
+    assert_no_deadline(&shop, &order).await;
+    shop.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_line_out_of_stock_rejects_the_order_and_releases_the_lines_already_reserved() {
+    let shop = Shop::start().await;
+    let (a, b, unknown) = (new_sku("a"), new_sku("b"), new_sku("never"));
+    shop.restock(&a, 10).await;
+    shop.restock(&b, 1).await;
+    let customer = shop.customer(10_000).await;
+
+    let short = shop.order(&customer, &[(&a, 3, 100), (&b, 2, 100)]).await;
+    let unknown_sku = shop
+        .order(&customer, &[(&a, 1, 100), (&unknown, 1, 100)])
+        .await;
+
+    shop.wait_for(&short, "rejected", WITHIN).await;
+    shop.wait_for(&unknown_sku, "rejected", WITHIN).await;
+    shop.wait_stock(&a, (10, 0, 10), WITHIN).await;
+    shop.wait_stock(&b, (1, 0, 1), WITHIN).await;
+    let reason: String =
+        sqlx::query_scalar("SELECT rejection_reason FROM orders WHERE order_id = $1")
+            .bind(&short)
+            .fetch_one(&shop.pool)
+            .await
+            .unwrap();
+    assert!(reason.contains(&b), "the reason names the SKU: {reason}");
+    // Payment never started: no credit was reserved.
+    shop.wait_credit(&customer, (10_000, 0, 10_000), WITHIN)
+        .await;
+    eventually(WITHIN, "the stock releases in the timeline", || async {
+        let steps = timeline(&shop, &short).await;
+        let released = steps
+            .iter()
+            .filter(|(_, t, _)| t == "StockReleased")
+            .count();
+        (released == 1).then_some(())
+    })
+    .await;
+    // The payment participant closed the payment that was never authorized, so a late
+    // authorization could change nothing.
+    shop.wait_payment(&short, "voided", WITHIN).await;
+    eventually(WITHIN, "the rejection notices", || async {
+        let both = shop.notifications(&short).await == ["order_rejected"]
+            && shop.notifications(&unknown_sku).await == ["order_rejected"];
+        both.then_some(())
+    })
+    .await;
+    shop.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn declined_credit_rejects_the_order_and_releases_all_its_stock() {
+    let shop = Shop::start().await;
+    let sku = new_sku("item");
+    shop.restock(&sku, 10).await;
+    let customer = shop.customer(1_000).await;
+
+    let order = shop.order(&customer, &[(&sku, 4, 300)]).await;
+
+    shop.wait_for(&order, "rejected", WITHIN).await;
+    shop.wait_stock(&sku, (10, 0, 10), WITHIN).await;
+    shop.wait_payment(&order, "declined", WITHIN).await;
+    shop.wait_credit(&customer, (1_000, 0, 1_000), WITHIN).await;
+    let reason: String =
+        sqlx::query_scalar("SELECT rejection_reason FROM orders WHERE order_id = $1")
+            .bind(&order)
+            .fetch_one(&shop.pool)
+            .await
+            .unwrap();
+    assert!(reason.contains("insufficient credit"), "{reason}");
+    let steps = wait_timeline(&shop, &order, 8).await;
+    let types = event_types(&steps);
+    for expected in [
+        "CreditReservationDeclined",
+        "PaymentDeclined",
+        "OrderRejected",
+        "StockReleased",
+    ] {
+        assert!(
+            types.contains(&expected),
+            "{expected} missing from {types:?}"
+        );
+    }
+    shop.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cancelling_a_confirmed_order_refunds_it_and_releases_credit_and_stock() {
+    let shop = Shop::start().await;
+    let sku = new_sku("item");
+    shop.restock(&sku, 10).await;
+    let customer = shop.customer(5_000).await;
+    let order = shop.order(&customer, &[(&sku, 3, 500)]).await;
+    shop.wait_for(&order, "confirmed", WITHIN).await;
+    shop.wait_credit(&customer, (5_000, 1_500, 3_500), WITHIN)
+        .await;
+
+    shop.cancel(&order, "changed my mind").await;
+
+    shop.wait_for(&order, "cancelled", WITHIN).await;
+    shop.wait_payment(&order, "refunded", WITHIN).await;
+    shop.wait_credit(&customer, (5_000, 0, 5_000), WITHIN).await;
+    shop.wait_stock(&sku, (10, 0, 10), WITHIN).await;
+    eventually(WITHIN, "the cancellation and refund notices", || async {
+        let kinds = shop.notifications(&order).await;
+        (kinds == ["order_cancelled", "order_confirmed", "payment_refunded"]).then_some(())
+    })
+    .await;
+    shop.stop().await;
+}
+
+/// The inventory participant is down, so the order stays pending; the platform is also
+/// stopped before the deadline passes. After a restart the durable deadline expires the
+/// order, and every compensation runs once the inventory participant is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pending_order_expires_at_its_deadline_across_a_restart_and_is_compensated() {
+    let db = TestDatabase::migrated().await;
+    let mut settings = causeway_tests::shop::shop_settings(&db.settings);
+    settings.sagas.order_timeout_ms = 3_000;
+    settings.sagas.participants = vec!["payment".into(), "order".into()];
+    let shop = Shop::start_with(db.pool.clone(), settings.clone(), &Roles::all()).await;
+    let sku = new_sku("item");
+    shop.restock(&sku, 10).await;
+    let customer = shop.customer(5_000).await;
+    let order = shop.order(&customer, &[(&sku, 2, 100)]).await;
+    shop.wait_for(&order, "pending", WITHIN).await;
+    eventually(WITHIN, "the deadline to be stored", || async {
+        deadline_count(&shop, &order).await.eq(&1).then_some(())
+    })
+    .await;
+    let (pool, mut settings) = shop.stop().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        sqlx::query_scalar::<_, String>("SELECT status FROM orders WHERE order_id = $1")
+            .bind(&order)
+            .fetch_one(&pool)
+            .await
+            .unwrap(),
+        "pending"
+    );
+
+    settings.sagas.participants = vec!["inventory".into(), "payment".into(), "order".into()];
+    let shop = Shop::start_with(pool, settings, &Roles::all()).await;
+
+    shop.wait_for(&order, "expired", WITHIN).await;
+    // The inventory participant reserved on OrderPlaced, then released on OrderExpired.
+    shop.wait_stock(&sku, (10, 0, 10), WITHIN).await;
+    shop.wait_payment(&order, "voided", WITHIN).await;
+    shop.wait_credit(&customer, (5_000, 0, 5_000), WITHIN).await;
+    assert_no_deadline(&shop, &order).await;
+    eventually(WITHIN, "the expiry notice", || async {
+        (shop.notifications(&order).await == ["order_expired"]).then_some(())
+    })
+    .await;
+    shop.stop().await;
+}
+
+async fn deadline_count(shop: &Shop, order: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM order_deadlines WHERE order_id = $1")
+        .bind(order)
+        .fetch_one(&shop.pool)
+        .await
+        .unwrap()
+}
+
+async fn assert_no_deadline(shop: &Shop, order: &str) {
+    eventually(WITHIN, "the order's deadline to be cleared", || async {
+        (deadline_count(shop, order).await == 0).then_some(())
+    })
+    .await;
+}
