@@ -30,6 +30,20 @@ pub enum Command {
         #[command(subcommand)]
         action: crate::schemas::SchemasCommand,
     },
+    /// List the projections, show their lag, or rebuild one without downtime.
+    Projections {
+        /// list, status or rebuild.
+        #[command(subcommand)]
+        action: crate::projections_cli::ProjectionsCommand,
+    },
+    /// Inspect the dead-letter topics, or send their messages back to be handled again.
+    Dlq {
+        /// list or redrive.
+        #[command(subcommand)]
+        action: crate::dlq::DlqCommand,
+    },
+    /// Generate shop traffic against a running platform and print a live summary.
+    Demo(crate::demo::DemoArgs),
     /// Run the platform: every role in this process, or those named with --roles.
     Serve {
         /// Roles to run, comma-separated (default: all).

@@ -7,9 +7,15 @@
 //! - [`http`]: routes that belong to the process rather than to a role (`/health/*`).
 //! - [`schemas`]: `schemas check|register`: the Avro contracts against the domain, git and
 //!   the registry.
+//! - [`projections_cli`]: `projections list|status|rebuild`.
+//! - [`dlq`]: `dlq list|redrive`: the dead-letter topics.
+//! - [`demo`]: `demo`: shop traffic against a running platform, with a live summary.
 
 pub mod app;
 pub mod cli;
+pub mod demo;
+pub mod dlq;
 pub mod http;
+pub mod projections_cli;
 pub mod roles;
 pub mod schemas;

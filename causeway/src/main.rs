@@ -49,6 +49,9 @@ async fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
         Command::Migrate => migrate(settings).await,
         Command::Schemas { action } => causeway::schemas::run(action, settings).await,
         Command::Serve { roles } => serve(settings, roles).await,
+        Command::Projections { action } => causeway::projections_cli::run(action, settings).await,
+        Command::Dlq { action } => causeway::dlq::run(action, settings).await,
+        Command::Demo(args) => causeway::demo::run(args, settings).await,
     }
 }
 
