@@ -15,6 +15,10 @@
 //! - [`payments`]: the `payments` read model (one per order).
 //! - [`notifications`]: what would be sent to customers, one row per (order, kind).
 //! - [`timeline`]: the `saga_timeline` of every order, from all four streams.
+//! - [`rebuild`]: `causeway projections rebuild`: shadow tables built from the store or from
+//!   offset 0, swapped in under the projection's fence (ADR 0010); [`rebuild::catalog`]
+//!   names every projection's group, topics and tables.
+//! - [`status`]: each projection's stored offset, end offset and lag per partition.
 //!
 //! Delivery: at least once from Kafka, effectively once in Postgres. A batch, its rows and
 //! its offsets commit together; rows remember the last sequence applied to their aggregate,
@@ -29,7 +33,9 @@ pub mod offsets;
 pub mod orders;
 pub mod payments;
 pub mod projection;
+pub mod rebuild;
 pub mod shop_event;
+pub mod status;
 pub mod timeline;
 pub mod worker;
 

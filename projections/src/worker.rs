@@ -65,7 +65,7 @@ pub struct ProjectionWorker<P> {
 }
 
 /// Why one message was not turned into an event.
-enum Undecodable {
+pub(crate) enum Undecodable {
     /// It never will be: dead-letter it.
     Poison(String),
     /// It may be later: retry the batch.
@@ -227,6 +227,8 @@ impl<P: Projection> ProjectionWorker<P> {
             }
         }
         let mut tx = self.pool.begin().await?;
+        // Held until commit: a rebuild's swap waits for this batch, or this batch for it.
+        crate::rebuild::fence(&mut tx, name).await?;
         self.projection.apply_batch(&mut tx, &events).await?;
         offsets::store(&mut tx, name, &next).await?;
         tx.commit().await?;
@@ -262,7 +264,7 @@ impl<P: Projection> ProjectionWorker<P> {
 }
 
 /// A registry that cannot be reached (or fails) is transient; everything else is poison.
-fn classify(error: CodecError) -> Undecodable {
+pub(crate) fn classify(error: CodecError) -> Undecodable {
     match error {
         CodecError::Registry { status, .. } if status.is_none_or(|s| s >= 500) => {
             Undecodable::Transient(ProjectionError::Registry(error.to_string()))
@@ -272,7 +274,7 @@ fn classify(error: CodecError) -> Undecodable {
 }
 
 /// The optional headers; a malformed `recorded_at` is treated as absent, not as poison.
-fn event_headers(message: &OwnedMessage) -> EventHeaders {
+pub(crate) fn event_headers(message: &OwnedMessage) -> EventHeaders {
     EventHeaders {
         event_id: header(message, "event_id"),
         traceparent: header(message, "traceparent"),
@@ -284,7 +286,7 @@ fn event_headers(message: &OwnedMessage) -> EventHeaders {
     }
 }
 
-fn header(message: &OwnedMessage, name: &str) -> Option<String> {
+pub(crate) fn header(message: &OwnedMessage, name: &str) -> Option<String> {
     let headers = message.headers()?;
     headers
         .iter()
