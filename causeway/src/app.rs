@@ -57,7 +57,9 @@ impl Application {
                 source,
             })?;
         let limit = RequestBodyLimitLayer::new(settings.http.body_limit_bytes);
-        let mut routes = http::health::routes(health).layer(limit);
+        let mut routes = http::health::routes(health)
+            .merge(http::openapi::routes())
+            .layer(limit);
         if roles.has(Role::CommandApi) {
             routes = routes.merge(command_api(settings, &pool));
         }

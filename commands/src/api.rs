@@ -42,6 +42,7 @@ use crate::store::CommandStore;
 pub use answer::{CONSISTENCY_TOKEN, IDEMPOTENT_REPLAYED};
 pub use context::{ANONYMOUS, CALLER, CORRELATION_ID, IDEMPOTENCY_KEY, TRACEPARENT};
 pub use error::ApiError;
+pub use routes::CommandApiDoc;
 
 /// How the command API behaves.
 #[derive(Debug, Clone)]

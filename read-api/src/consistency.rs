@@ -47,6 +47,27 @@ fn bad(name: &'static str) -> QueryError {
     }
 }
 
+/// `min_version` (documentation only: read by [`min_version`]).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // documentation only
+pub(crate) struct MinVersionQuery {
+    /// Wait (bounded) until the read model has applied this version of the aggregate: the
+    /// version a command answered.
+    #[param(minimum = 0)]
+    min_version: Option<i64>,
+}
+
+/// `X-Consistency-Token` (documentation only: read by [`min_version`]).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // documentation only
+pub(crate) struct ConsistencyHeader {
+    /// Like `min_version`, used when the parameter is absent.
+    #[param(rename = "X-Consistency-Token", minimum = 0)]
+    consistency_token: Option<i64>,
+}
+
 /// What a versioned read is about: the read model, the kind of thing, its id.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Subject<'a> {

@@ -11,12 +11,12 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 
-use crate::consistency::{self, Subject, read_versioned};
+use crate::consistency::{self, ConsistencyHeader, MinVersionQuery, Subject, read_versioned};
 use crate::orders::canonical_id;
 use crate::{QueryError, ReadState};
 
 /// One row of `customers`; amounts in minor units of `currency`.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub(crate) struct CustomerView {
     customer_id: String,
     name: String,
@@ -29,6 +29,21 @@ pub(crate) struct CustomerView {
     version: i64,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/customers/{id}",
+    operation_id = "get_customer",
+    tag = "customers",
+    summary = "One customer's profile and credit",
+    params(("id" = String, Path, description = "The customer id (a UUID)"), MinVersionQuery, ConsistencyHeader),
+    responses(
+        (status = 200, description = "Found", body = CustomerView, headers(("X-Consistency-Token" = i64, description = "The version of the row answered"))),
+        (status = 400, description = "A malformed parameter or header, named in `parameter`", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        (status = 404, description = "Nothing with this id in the read model", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        (status = 503, description = "The read model has not reached `min_version` within the wait (`Retry-After: 1`)", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        (status = 500, description = "Internal error (opaque)", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+    ),
+)]
 pub(crate) async fn get_customer(
     State(state): State<ReadState>,
     Path(id): Path<String>,

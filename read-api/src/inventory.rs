@@ -10,11 +10,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 
-use crate::consistency::{self, read_at_least};
+use crate::consistency::{self, ConsistencyHeader, MinVersionQuery, read_at_least};
 use crate::{QueryError, ReadState};
 
 /// One row of `inventory_view`.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub(crate) struct InventoryView {
     sku: String,
     on_hand: i64,
@@ -24,6 +24,21 @@ pub(crate) struct InventoryView {
     updated_at: DateTime<Utc>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/inventory/{sku}",
+    operation_id = "get_inventory_item",
+    tag = "inventory",
+    summary = "Stock of one SKU",
+    params(("sku" = String, Path, description = "The stock-keeping unit"), MinVersionQuery, ConsistencyHeader),
+    responses(
+        (status = 200, description = "Found", body = InventoryView, headers(("X-Consistency-Token" = i64, description = "The version of the row answered"))),
+        (status = 400, description = "A malformed parameter or header, named in `parameter`", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        (status = 404, description = "Nothing with this id in the read model", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        (status = 503, description = "The read model has not reached `min_version` within the wait (`Retry-After: 1`)", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        (status = 500, description = "Internal error (opaque)", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+    ),
+)]
 pub(crate) async fn get_item(
     State(state): State<ReadState>,
     Path(sku): Path<String>,

@@ -32,6 +32,29 @@ use sqlx::PgPool;
 
 pub use error::QueryError;
 
+/// The OpenAPI description of the query routes (merged into `/openapi.json` by the binary).
+/// Problem documents refer to `#/components/schemas/Problem`, which the merged document holds.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(
+        inventory::get_item,
+        orders::list_orders,
+        orders::get_order,
+        payments::get_payment,
+        saga::get_timeline,
+        customers::get_customer,
+        notifications::list_notifications,
+    ),
+    tags(
+        (name = "orders", description = "Orders and their saga timelines"),
+        (name = "customers", description = "Customers' profiles and credit"),
+        (name = "inventory", description = "Stock per SKU"),
+        (name = "payments", description = "Payments per order"),
+        (name = "notifications", description = "What would have been sent to customers"),
+    )
+)]
+pub struct ReadApiDoc;
+
 /// Knobs of the query API.
 #[derive(Debug, Clone)]
 pub struct ReadApiConfig {

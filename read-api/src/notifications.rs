@@ -9,11 +9,11 @@ use causeway_domain::values::CustomerId;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::pagination::{self, Page};
+use crate::pagination::{self, Page, PageQuery};
 use crate::{QueryError, ReadState};
 
 /// One row of `notifications`.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub(crate) struct NotificationView {
     #[serde(skip)]
     id: i64,
@@ -50,6 +50,22 @@ fn after(query: &HashMap<String, String>) -> Result<Option<i64>, QueryError> {
         .transpose()
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/notifications",
+    operation_id = "list_notifications",
+    tag = "notifications",
+    summary = "What would have been sent to one customer, oldest first, in keyset pages",
+    params(
+        ("customer_id" = String, Query, description = "The customer (a UUID)"),
+        PageQuery,
+    ),
+    responses(
+        (status = 200, description = "One page, and the cursor of the next", body = Page<NotificationView>),
+        (status = 400, description = "A malformed parameter or header, named in `parameter`", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        (status = 500, description = "Internal error (opaque)", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+    ),
+)]
 pub(crate) async fn list_notifications(
     State(state): State<ReadState>,
     Query(query): Query<HashMap<String, String>>,

@@ -13,8 +13,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
-use crate::consistency::{self, Subject, read_versioned};
-use crate::pagination::{self, Page};
+use crate::consistency::{self, ConsistencyHeader, MinVersionQuery, Subject, read_versioned};
+use crate::pagination::{self, Page, PageQuery};
 use crate::{QueryError, ReadState};
 
 /// The statuses an order can have, as the `status` filter accepts them.
@@ -28,7 +28,7 @@ pub(crate) const STATUSES: [&str; 6] = [
 ];
 
 /// One row of `orders`.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub(crate) struct OrderSummary {
     order_id: String,
     customer_id: String,
@@ -44,7 +44,7 @@ pub(crate) struct OrderSummary {
 }
 
 /// One row of `order_lines`.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub(crate) struct OrderLineView {
     sku: String,
     quantity: i64,
@@ -53,7 +53,7 @@ pub(crate) struct OrderLineView {
 }
 
 /// An order with its lines.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct OrderView {
     #[serde(flatten)]
     summary: OrderSummary,
@@ -69,6 +69,21 @@ pub(crate) fn canonical_id(id: &str) -> String {
     uuid::Uuid::parse_str(id.trim()).map_or_else(|_| id.to_owned(), |u| u.to_string())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/orders/{id}",
+    operation_id = "get_order",
+    tag = "orders",
+    summary = "One order with its lines",
+    params(("id" = String, Path, description = "The order id (a UUID)"), MinVersionQuery, ConsistencyHeader),
+    responses(
+        (status = 200, description = "Found", body = OrderView, headers(("X-Consistency-Token" = i64, description = "The version of the row answered"))),
+        (status = 400, description = "A malformed parameter or header, named in `parameter`", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        (status = 404, description = "Nothing with this id in the read model", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        (status = 503, description = "The read model has not reached `min_version` within the wait (`Retry-After: 1`)", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        (status = 500, description = "Internal error (opaque)", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+    ),
+)]
 pub(crate) async fn get_order(
     State(state): State<ReadState>,
     Path(id): Path<String>,
@@ -179,6 +194,24 @@ fn cursor_of(row: &OrderSummary) -> Vec<String> {
     ]
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/orders",
+    operation_id = "list_orders",
+    tag = "orders",
+    summary = "Orders, newest first, in keyset pages",
+    params(
+        ("customer_id" = Option<String>, Query, description = "Only this customer's orders (a UUID)"),
+        ("status" = Option<String>, Query, description = "Only orders in this status",
+            example = "confirmed"),
+        PageQuery,
+    ),
+    responses(
+        (status = 200, description = "One page, and the cursor of the next", body = Page<OrderSummary>),
+        (status = 400, description = "A malformed parameter or header, named in `parameter`", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        (status = 500, description = "Internal error (opaque)", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+    ),
+)]
 pub(crate) async fn list_orders(
     State(state): State<ReadState>,
     Query(query): Query<HashMap<String, String>>,

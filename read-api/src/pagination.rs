@@ -22,8 +22,20 @@ pub(crate) const MAX_LIMIT: i64 = 500;
 
 const VERSION: &str = "v1";
 
+/// The page parameters (documentation only: read by [`limit`] and [`cursor`]).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // documentation only
+pub(crate) struct PageQuery {
+    /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<i64>,
+    /// The `next_cursor` of the previous page (opaque).
+    cursor: Option<String>,
+}
+
 /// One page of a list, and the cursor of the next one (absent on the last page).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct Page<T> {
     pub(crate) items: Vec<T>,
     pub(crate) next_cursor: Option<String>,

@@ -11,13 +11,13 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 
-use crate::consistency::{self, Subject, read_versioned};
+use crate::consistency::{self, ConsistencyHeader, MinVersionQuery, Subject, read_versioned};
 use crate::orders::canonical_id;
 use crate::{QueryError, ReadState};
 
 /// One row of `payments`; a payment voided before it was authorized has no customer nor
 /// amount.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub(crate) struct PaymentView {
     order_id: String,
     status: String,
@@ -33,6 +33,21 @@ pub(crate) struct PaymentView {
     version: i64,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/orders/{id}/payment",
+    operation_id = "get_payment",
+    tag = "payments",
+    summary = "The payment of one order",
+    params(("id" = String, Path, description = "The order id (a UUID)"), MinVersionQuery, ConsistencyHeader),
+    responses(
+        (status = 200, description = "Found", body = PaymentView, headers(("X-Consistency-Token" = i64, description = "The version of the row answered"))),
+        (status = 400, description = "A malformed parameter or header, named in `parameter`", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        (status = 404, description = "Nothing with this id in the read model", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        (status = 503, description = "The read model has not reached `min_version` within the wait (`Retry-After: 1`)", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        (status = 500, description = "Internal error (opaque)", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+    ),
+)]
 pub(crate) async fn get_payment(
     State(state): State<ReadState>,
     Path(id): Path<String>,

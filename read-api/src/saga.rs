@@ -11,7 +11,7 @@ use crate::orders::canonical_id;
 use crate::{QueryError, ReadState};
 
 /// One step of a saga.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub(crate) struct Step {
     participant: String,
     event_type: String,
@@ -27,7 +27,7 @@ pub(crate) struct Step {
 }
 
 /// An order's timeline.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct Timeline {
     order_id: String,
     steps: Vec<Step>,
@@ -42,6 +42,19 @@ fn jaeger_url(base: Option<&str>, trace_id: Option<&str>) -> Option<String> {
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/orders/{id}/saga",
+    operation_id = "get_saga_timeline",
+    tag = "orders",
+    summary = "The saga timeline of one order, each step with its trace",
+    params(("id" = String, Path, description = "The order id (a UUID)")),
+    responses(
+        (status = 200, description = "The steps, in the order they happened", body = Timeline),
+        (status = 404, description = "Nothing with this id in the read model", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        (status = 500, description = "Internal error (opaque)", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+    ),
+)]
 pub(crate) async fn get_timeline(
     State(state): State<ReadState>,
     Path(id): Path<String>,

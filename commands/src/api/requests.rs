@@ -14,12 +14,20 @@ use serde::Deserialize;
 use super::error::ApiError;
 
 /// `POST /api/customers`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RegisterCustomerRequest {
+    /// The customer's name.
+    #[schema(example = "Ada Lovelace")]
     name: String,
+    /// The customer's email address.
+    #[schema(example = "ada@example.com")]
     email: String,
+    /// The credit limit, in minor units of `currency`.
+    #[schema(example = 50000)]
     credit_limit_cents: i64,
+    /// ISO 4217 currency code.
+    #[schema(example = "EUR")]
     currency: String,
 }
 
@@ -37,10 +45,12 @@ impl RegisterCustomerRequest {
 }
 
 /// `POST /api/customers/{id}/credit-limit`. `currency` defaults to the customer's.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ChangeCreditLimitRequest {
+    /// The new limit, in minor units.
     credit_limit_cents: i64,
+    /// ISO 4217 currency code; the customer's when absent.
     #[serde(default)]
     currency: Option<String>,
 }
@@ -81,9 +91,11 @@ impl ChangeCreditLimitRequest {
 }
 
 /// `POST /api/inventory/{sku}/restock`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RestockRequest {
+    /// Units to add (positive).
+    #[schema(example = 10)]
     quantity: i64,
 }
 
@@ -95,20 +107,30 @@ impl RestockRequest {
 }
 
 /// `POST /api/orders`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PlaceOrderRequest {
+    /// The ordering customer (a UUID).
     customer_id: String,
+    /// ISO 4217 currency code of every price.
+    #[schema(example = "EUR")]
     currency: String,
+    /// At least one line, one per SKU.
     lines: Vec<OrderLineRequest>,
 }
 
 /// One line of [`PlaceOrderRequest`], priced in the order's currency.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct OrderLineRequest {
+    /// The stock-keeping unit.
+    #[schema(example = "mug-1")]
     sku: String,
+    /// Units ordered (positive).
+    #[schema(example = 2)]
     quantity: i64,
+    /// Price of one unit, in minor units of the order's currency.
+    #[schema(example = 1250)]
     unit_price_cents: i64,
 }
 
@@ -154,9 +176,10 @@ impl OrderLineRequest {
 }
 
 /// `POST /api/orders/{id}/cancel`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CancelOrderRequest {
+    /// Why (1 to 500 characters).
     reason: String,
 }
 

@@ -38,6 +38,27 @@ pub(crate) fn routes(api: CommandApi) -> Router {
 }
 
 /// `POST /api/customers` → 201 `{customer_id, version}`.
+#[utoipa::path(
+    post,
+    path = "/api/customers",
+    operation_id = "register_customer",
+    tag = "commands",
+    summary = "Register a customer",
+    params(
+        CommandHeaders,
+    ),
+    request_body(content = RegisterCustomerRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Registered", body = CustomerAnswer,
+            headers(("X-Consistency-Token" = u64, description = "The aggregate's new version"),
+                ("X-Correlation-Id" = String, description = "The correlation id, echoed or assigned"))),
+        (status = 400, description = "Malformed input: bad JSON, a missing or invalid field or header", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        (status = 409, description = "Concurrent writers through every retry, or the same Idempotency-Key still in progress", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than the configured limit", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        (status = 422, description = "A business rejection, or an Idempotency-Key reused for another request", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        (status = 500, description = "Internal error (opaque)", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+    ),
+)]
 async fn register_customer(
     State(api): State<CommandApi>,
     request: CommandRequest<RegisterCustomerRequest>,
@@ -54,6 +75,29 @@ async fn register_customer(
 }
 
 /// `POST /api/customers/{id}/credit-limit` → 200 `{customer_id, version}`.
+#[utoipa::path(
+    post,
+    path = "/api/customers/{id}/credit-limit",
+    operation_id = "change_credit_limit",
+    tag = "commands",
+    summary = "Change a customer's credit limit",
+    params(
+        ("id" = String, Path, description = "The customer id (a UUID)"),
+        CommandHeaders,
+    ),
+    request_body(content = ChangeCreditLimitRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Changed", body = CustomerAnswer,
+            headers(("X-Consistency-Token" = u64, description = "The aggregate's new version"),
+                ("X-Correlation-Id" = String, description = "The correlation id, echoed or assigned"))),
+        (status = 404, description = "The aggregate (or one it refers to) does not exist", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        (status = 400, description = "Malformed input: bad JSON, a missing or invalid field or header", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        (status = 409, description = "Concurrent writers through every retry, or the same Idempotency-Key still in progress", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than the configured limit", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        (status = 422, description = "A business rejection, or an Idempotency-Key reused for another request", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        (status = 500, description = "Internal error (opaque)", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+    ),
+)]
 async fn change_credit_limit(
     State(api): State<CommandApi>,
     PathParam(id): PathParam,
@@ -71,6 +115,28 @@ async fn change_credit_limit(
 
 /// `POST /api/inventory/{sku}/restock` → 200 `{sku, version}`; the first restock creates
 /// the item.
+#[utoipa::path(
+    post,
+    path = "/api/inventory/{sku}/restock",
+    operation_id = "restock",
+    tag = "commands",
+    summary = "Restock a SKU (the first restock creates the item)",
+    params(
+        ("sku" = String, Path, description = "The stock-keeping unit"),
+        CommandHeaders,
+    ),
+    request_body(content = RestockRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Restocked", body = SkuAnswer,
+            headers(("X-Consistency-Token" = u64, description = "The aggregate's new version"),
+                ("X-Correlation-Id" = String, description = "The correlation id, echoed or assigned"))),
+        (status = 400, description = "Malformed input: bad JSON, a missing or invalid field or header", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        (status = 409, description = "Concurrent writers through every retry, or the same Idempotency-Key still in progress", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than the configured limit", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        (status = 422, description = "A business rejection, or an Idempotency-Key reused for another request", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        (status = 500, description = "Internal error (opaque)", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+    ),
+)]
 async fn restock(
     State(api): State<CommandApi>,
     PathParam(sku): PathParam,
@@ -88,6 +154,28 @@ async fn restock(
 }
 
 /// `POST /api/orders` → 202 `{order_id, version}`: placed, the saga takes it from there.
+#[utoipa::path(
+    post,
+    path = "/api/orders",
+    operation_id = "place_order",
+    tag = "commands",
+    summary = "Place an order: the saga takes it from there",
+    params(
+        CommandHeaders,
+    ),
+    request_body(content = PlaceOrderRequest, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Placed (Pending)", body = OrderAnswer,
+            headers(("X-Consistency-Token" = u64, description = "The aggregate's new version"),
+                ("X-Correlation-Id" = String, description = "The correlation id, echoed or assigned"))),
+        (status = 404, description = "The aggregate (or one it refers to) does not exist", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        (status = 400, description = "Malformed input: bad JSON, a missing or invalid field or header", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        (status = 409, description = "Concurrent writers through every retry, or the same Idempotency-Key still in progress", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than the configured limit", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        (status = 422, description = "A business rejection, or an Idempotency-Key reused for another request", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        (status = 500, description = "Internal error (opaque)", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+    ),
+)]
 async fn place_order(
     State(api): State<CommandApi>,
     request: CommandRequest<PlaceOrderRequest>,
@@ -104,6 +192,29 @@ async fn place_order(
 }
 
 /// `POST /api/orders/{id}/cancel` → 200 `{order_id, version}`.
+#[utoipa::path(
+    post,
+    path = "/api/orders/{id}/cancel",
+    operation_id = "cancel_order",
+    tag = "commands",
+    summary = "Cancel an order",
+    params(
+        ("id" = String, Path, description = "The order id (a UUID)"),
+        CommandHeaders,
+    ),
+    request_body(content = CancelOrderRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Cancelled", body = OrderAnswer,
+            headers(("X-Consistency-Token" = u64, description = "The aggregate's new version"),
+                ("X-Correlation-Id" = String, description = "The correlation id, echoed or assigned"))),
+        (status = 404, description = "The aggregate (or one it refers to) does not exist", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        (status = 400, description = "Malformed input: bad JSON, a missing or invalid field or header", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        (status = 409, description = "Concurrent writers through every retry, or the same Idempotency-Key still in progress", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than the configured limit", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        (status = 422, description = "A business rejection, or an Idempotency-Key reused for another request", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        (status = 500, description = "Internal error (opaque)", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+    ),
+)]
 async fn cancel_order(
     State(api): State<CommandApi>,
     PathParam(id): PathParam,
@@ -122,4 +233,72 @@ async fn cancel_order(
 
 fn path_error(error: causeway_domain::ValidationError) -> ApiError {
     ApiError::invalid_field(error.field, format!("{}: {}", error.field, error.message))
+}
+
+/// The OpenAPI description of the command routes (merged into `/openapi.json` by the binary).
+/// Problem documents refer to `#/components/schemas/Problem`, which the merged document holds.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(register_customer, change_credit_limit, restock, place_order, cancel_order),
+    components(schemas(
+        RegisterCustomerRequest,
+        ChangeCreditLimitRequest,
+        RestockRequest,
+        PlaceOrderRequest,
+        CancelOrderRequest,
+        CustomerAnswer,
+        SkuAnswer,
+        OrderAnswer,
+    )),
+    tags((name = "commands", description = "Commands: JSON in, the aggregate's new version out"))
+)]
+pub struct CommandApiDoc;
+
+/// The metadata headers every command accepts (documentation only: read by `context`).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // documentation only
+struct CommandHeaders {
+    /// Makes a retried command take effect at most once (1 to 255 visible ASCII characters).
+    #[param(rename = "Idempotency-Key")]
+    idempotency_key: Option<String>,
+    /// Names the flow the command belongs to (a UUID); assigned when absent.
+    #[param(rename = "X-Correlation-Id")]
+    correlation_id: Option<uuid::Uuid>,
+    /// Who issues the command (not authenticated); `anonymous` when absent.
+    #[param(rename = "X-Caller")]
+    caller: Option<String>,
+    /// The caller's W3C trace context: the command span continues it.
+    #[param(rename = "traceparent")]
+    traceparent: Option<String>,
+}
+
+/// The answer to a customer command (documentation only: built by `Target::answer`).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation only
+struct CustomerAnswer {
+    /// The customer id.
+    customer_id: uuid::Uuid,
+    /// The customer's new version: the consistency token.
+    version: u64,
+}
+
+/// The answer to a restock (documentation only: built by `Target::answer`).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation only
+struct SkuAnswer {
+    /// The stock-keeping unit.
+    sku: String,
+    /// The item's new version: the consistency token.
+    version: u64,
+}
+
+/// The answer to an order command (documentation only: built by `Target::answer`).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation only
+struct OrderAnswer {
+    /// The order id.
+    order_id: uuid::Uuid,
+    /// The order's new version: the consistency token.
+    version: u64,
 }

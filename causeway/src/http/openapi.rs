@@ -1,0 +1,159 @@
+//! `GET /openapi.json`: the OpenAPI 3.1 document of the whole HTTP API, generated with utoipa
+//! from the handlers' annotations (DESIGN.md §1.7).
+//!
+//! Every HTTP process serves the same document, whatever its roles: the command routes
+//! ([`CommandApiDoc`]), the query routes ([`ReadApiDoc`]) and the process routes (health,
+//! metrics, this document). A process that does not run a role answers that role's routes
+//! 404, so a client should ask the process (or the ingress) that routes to them.
+//!
+//! Errors everywhere are `application/problem+json` (RFC 9457): one `Problem` schema, which
+//! the per-crate documents refer to by `#/components/schemas/Problem`.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use causeway_commands::api::CommandApiDoc;
+use causeway_read_api::ReadApiDoc;
+use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem};
+use utoipa::openapi::{ContentBuilder, OpenApi as Document, PathsBuilder, Ref, ResponseBuilder};
+use utoipa::{OpenApi, PartialSchema, ToSchema};
+
+/// The process-level part of the document: this route and the shared schemas.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Causeway",
+        description = "Event-sourced shop: commands over HTTP (answered with the aggregate's \
+                       new version, the consistency token), queries over the read models \
+                       (`min_version` / `X-Consistency-Token` wait for it), saga timelines. \
+                       Every error is `application/problem+json` with a `code` member.",
+        license(name = "Apache-2.0")
+    ),
+    paths(openapi_json),
+    components(schemas(Problem, HealthStatus)),
+    tags((name = "process", description = "Health, metrics and this document"))
+)]
+struct ProcessDoc;
+
+/// An RFC 9457 problem document, as every error of every role is answered
+/// (`causeway_infra::problem::problem_body`). Some codes add members: `field` (400 on an
+/// input), `parameter` (400 on a query), `attempts` (409), `limit_bytes` (413),
+/// `applied_version` and `min_version` (503 `read_model_behind`), `down` (503 `not_ready`).
+#[derive(ToSchema)]
+#[allow(dead_code)] // documentation only
+struct Problem {
+    /// Always `about:blank`: the `code` member says what happened.
+    #[schema(example = "about:blank")]
+    r#type: String,
+    /// The status' reason phrase.
+    #[schema(example = "Unprocessable Entity")]
+    title: String,
+    /// The HTTP status.
+    #[schema(example = 422)]
+    status: u16,
+    /// What went wrong, for humans.
+    detail: String,
+    /// What went wrong, for machines: e.g. `invalid_field`, `order_not_found`,
+    /// `insufficient_credit`, `version_conflict`, `read_model_behind`.
+    #[schema(example = "invalid_field")]
+    code: String,
+    /// The offending input, as a path into the body or a header name (400 only).
+    field: Option<String>,
+    /// The offending query parameter or header (400 of the query API only).
+    parameter: Option<String>,
+}
+
+/// The answer of the health routes.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documentation only
+struct HealthStatus {
+    /// `live` or `ready`.
+    #[schema(example = "ready")]
+    status: String,
+    /// One entry per dependency (Postgres, Kafka, registry), on `/health/ready` only.
+    #[schema(value_type = Option<Vec<Object>>)]
+    checks: Option<Vec<serde_json::Value>>,
+}
+
+/// The whole document: the process routes, the command routes and the query routes.
+pub fn document() -> Document {
+    let mut document = ProcessDoc::openapi();
+    document.merge(CommandApiDoc::openapi());
+    document.merge(ReadApiDoc::openapi());
+    document.merge(process_routes());
+    document
+}
+
+/// The route serving [`document`].
+pub fn routes() -> Router {
+    Router::new()
+        .route("/openapi.json", get(openapi_json))
+        .with_state(document())
+}
+
+/// This document.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    operation_id = "openapi",
+    tag = "process",
+    summary = "This OpenAPI document",
+    responses((status = 200, description = "The OpenAPI 3.1 document of the HTTP API",
+        content_type = "application/json")),
+)]
+async fn openapi_json(State(document): State<Document>) -> Json<Document> {
+    Json(document)
+}
+
+/// `/health/live`, `/health/ready` and `/metrics`, whose handlers (in [`super::health`] and
+/// [`super::metrics`]) are described here with utoipa's builders.
+fn process_routes() -> Document {
+    let live = operation("health_live", "The process runs")
+        .response("200", json_response("Live", HealthStatus::name()));
+    let ready = operation(
+        "health_ready",
+        "Its dependencies (Postgres, Kafka, the schema registry) answer",
+    )
+    .response("200", json_response("Ready", HealthStatus::name()))
+    .response(
+        "503",
+        ResponseBuilder::new()
+            .description("Not ready: `down` names the dependencies that did not answer")
+            .content(
+                "application/problem+json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name(Problem::name())))
+                    .build(),
+            ),
+    );
+    let metrics = operation("metrics", "Prometheus metrics of this process").response(
+        "200",
+        ResponseBuilder::new()
+            .description("The Prometheus text exposition format")
+            .content(
+                "text/plain",
+                ContentBuilder::new().schema(Some(String::schema())).build(),
+            ),
+    );
+    let paths = PathsBuilder::new()
+        .path("/health/live", PathItem::new(HttpMethod::Get, live))
+        .path("/health/ready", PathItem::new(HttpMethod::Get, ready))
+        .path("/metrics", PathItem::new(HttpMethod::Get, metrics));
+    Document::builder().paths(paths).build()
+}
+
+fn operation(id: &str, summary: &str) -> OperationBuilder {
+    OperationBuilder::new()
+        .operation_id(Some(id))
+        .summary(Some(summary))
+        .tag("process")
+}
+
+fn json_response(description: &str, schema: std::borrow::Cow<'static, str>) -> ResponseBuilder {
+    ResponseBuilder::new().description(description).content(
+        "application/json",
+        ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name(schema)))
+            .build(),
+    )
+}
