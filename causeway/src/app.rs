@@ -57,7 +57,9 @@ impl Application {
                 source,
             })?;
         let limit = RequestBodyLimitLayer::new(settings.http.body_limit_bytes);
+        let metrics = causeway_infra::metrics::install()?;
         let mut routes = http::health::routes(health)
+            .merge(http::metrics::routes(metrics))
             .merge(http::openapi::routes())
             .layer(limit);
         if roles.has(Role::CommandApi) {
@@ -122,6 +124,8 @@ fn with_layers(router: Router, settings: &Settings) -> Router {
         // Failures are logged once, where they happen (the API's error mapping), with their
         // cause chain; the trace layer would log every 5xx a second time.
         .layer(TraceLayer::new_for_http().on_failure(()))
+        // Outermost: counts every answer, the timeout's 408 included.
+        .layer(axum::middleware::from_fn(http::metrics::track))
 }
 
 /// The command API. It enforces `http.body_limit_bytes` itself, so that its 413 is

@@ -1,7 +1,9 @@
-//! Process-level HTTP routes.
+//! Process-level HTTP routes, mounted whatever the roles.
 //!
 //! - [`health`]: `/health/live` and `/health/ready`.
+//! - [`metrics`]: `/metrics`, and the layer that counts and times every request.
 //! - [`openapi`]: `/openapi.json`, the OpenAPI document of the whole HTTP API.
 
 pub mod health;
+pub mod metrics;
 pub mod openapi;

@@ -4,7 +4,7 @@
 //! - [`app`]: [`app::Application`], the HTTP server every role is mounted on:
 //!   `build(settings)`, `port()`, `run_until_stopped()`.
 //! - [`roles`]: the roles `serve --roles` can pick (command-api, relay, projections, sagas, read-api).
-//! - [`http`]: routes that belong to the process rather than to a role (`/health/*`).
+//! - [`http`]: routes that belong to the process rather than to a role (`/health/*`, `/metrics`).
 //! - [`schemas`]: `schemas check|register`: the Avro contracts against the domain, git and
 //!   the registry.
 //! - [`projections_cli`]: `projections list|status|rebuild`.

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use causeway_infra::avro::EventCodec;
 use causeway_infra::kafka::{TopicSpec, ensure_topics};
+use causeway_infra::metrics::{RELAY_LAG, RELAY_LEADER, RELAY_PUBLISHED};
 use causeway_infra::settings::Settings;
 use causeway_infra::topics::{EventStream, Topics};
 use sqlx::PgPool;
@@ -36,10 +37,11 @@ use source::{Position, StoredEvent};
 const STEP_DOWN_PAUSE: Duration = Duration::from_secs(1);
 const LOCK_CHECK_EVERY: Duration = Duration::from_secs(1);
 
-/// Encoded records and the position of the last of them.
+/// Encoded records, the position of the last of them and their highest global position.
 struct PreparedBatch {
     records: Vec<OutgoingRecord>,
     last: Position,
+    newest: i64,
 }
 
 /// The relay role.
@@ -66,12 +68,17 @@ impl Relay {
     /// that fails steps down (releasing the lock) and starts over.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         loop {
+            metrics::gauge!(RELAY_LEADER).set(0.0);
             let Some(mut leadership) = Leadership::acquire(&self.settings, &stop).await else {
                 return;
             };
+            metrics::gauge!(RELAY_LEADER).set(1.0);
             tracing::info!("relay is the leader");
             match self.lead(&mut leadership, &mut stop).await {
-                Ok(()) => return,
+                Ok(()) => {
+                    metrics::gauge!(RELAY_LEADER).set(0.0);
+                    return;
+                }
                 Err(error) => {
                     tracing::error!(error = %causeway_infra::error::error_chain(&error), "relay stepped down");
                 }
@@ -95,6 +102,7 @@ impl Relay {
         tracing::info!(?position, "relay resumes after its checkpoint");
         let poll = Duration::from_millis(self.settings.relay.poll_interval_ms);
         let mut lock_checked = Instant::now();
+        let mut newest = position.global_position;
         let mut next = self.prepare(position).await?;
         loop {
             if *stop.borrow() {
@@ -105,6 +113,7 @@ impl Relay {
                     return Err(RelayError::LostLeadership);
                 }
                 lock_checked = Instant::now();
+                self.report_lag(newest).await;
             }
             next = match next {
                 // Read and encode the batch after this one while this one commits: a Kafka
@@ -115,6 +124,8 @@ impl Relay {
                         self.prepare(batch.last)
                     );
                     published?;
+                    metrics::counter!(RELAY_PUBLISHED).increment(batch.records.len() as u64);
+                    newest = newest.max(batch.newest);
                     tracing::debug!(events = batch.records.len(), last = ?batch.last, "relay published a batch");
                     position = batch.last;
                     upcoming?
@@ -152,7 +163,23 @@ impl Relay {
         for event in &batch {
             records.push(self.encode(event).await?);
         }
-        Ok(Some(PreparedBatch { records, last }))
+        let newest = batch.iter().map(|e| e.global_position).max().unwrap_or(0);
+        Ok(Some(PreparedBatch {
+            records,
+            last,
+            newest,
+        }))
+    }
+
+    /// Sets [`RELAY_LAG`]: the newest stored global position minus the newest published.
+    async fn report_lag(&self, newest_published: i64) {
+        match source::head(&self.pool).await {
+            Ok(head) => {
+                let lag = (head.unwrap_or(0) - newest_published).max(0);
+                metrics::gauge!(RELAY_LAG).set(lag as f64);
+            }
+            Err(error) => tracing::debug!(%error, "relay lag unknown: no event store head"),
+        }
     }
 
     async fn encode(&self, event: &StoredEvent) -> Result<OutgoingRecord, RelayError> {

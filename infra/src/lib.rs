@@ -10,6 +10,7 @@
 //! - [`registry`]: the Confluent-compatible schema registry client settings.
 //! - [`problem`]: RFC 9457 problem documents, the shape of every HTTP error.
 //! - [`health`]: readiness checks of Postgres, Kafka and the registry.
+//! - [`metrics`]: every Prometheus metric name and label, and the process's recorder.
 //! - [`error`]: [`InfraError`], the one error type of this layer.
 
 pub mod avro;
@@ -17,6 +18,7 @@ pub mod db;
 pub mod error;
 pub mod health;
 pub mod kafka;
+pub mod metrics;
 pub mod problem;
 pub mod registry;
 pub mod settings;

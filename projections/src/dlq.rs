@@ -22,9 +22,6 @@ pub const SOURCE_HEADERS: [&str; 3] = [
     "dlq_source_offset",
 ];
 
-/// The metric counting dead-lettered messages, labelled by projection.
-pub const DLQ_METRIC: &str = "causeway_projection_dead_letters_total";
-
 const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A producer to the dead-letter topics.

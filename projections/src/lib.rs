@@ -7,6 +7,7 @@
 //!   batches applied with their offsets in one Postgres transaction, seek on assignment.
 //! - [`offsets`]: the `projection_offsets` table.
 //! - [`dlq`]: messages that cannot be decoded go to the topic's dead-letter topic.
+//! - [`lag`]: each worker's consumer lag per partition, as a metric.
 //! - [`shop_event`]: [`ShopEvent`], an event of any aggregate, for the projections that
 //!   consume several streams.
 //! - [`inventory`]: the `inventory_view` read model.
@@ -28,6 +29,7 @@ pub mod customers;
 pub mod dlq;
 mod error;
 pub mod inventory;
+pub mod lag;
 pub mod notifications;
 pub mod offsets;
 pub mod orders;

@@ -17,6 +17,7 @@ use causeway_infra::Settings;
 use causeway_infra::avro::{CodecError, EventCodec};
 use causeway_infra::error::error_chain;
 use causeway_infra::kafka::client_config;
+use causeway_infra::metrics::{PROJECTION_DEAD_LETTERS, label};
 use causeway_infra::topics::Topics;
 use chrono::{DateTime, Utc};
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -27,7 +28,8 @@ use tokio::runtime::Handle;
 use tokio::sync::watch;
 
 use crate::ProjectionError;
-use crate::dlq::{DLQ_METRIC, DeadLetters};
+use crate::dlq::DeadLetters;
+use crate::lag::ConsumerLag;
 use crate::offsets::{self, TopicPartition};
 use crate::projection::{Envelope, EventHeaders, Projection};
 use context::SeekingContext;
@@ -134,7 +136,9 @@ impl<P: Projection> ProjectionWorker<P> {
     ) -> Result<(), ProjectionError> {
         let consumer = self.consumer(handle)?;
         let dead_letters = DeadLetters::new(&self.settings.kafka)?;
+        let mut lag = ConsumerLag::new(format!("projection.{}", self.projection.name()));
         while !*stop.borrow() {
+            lag.tick(&consumer);
             let batch = self.next_batch(&consumer);
             if consumer.context().seek_failed() {
                 return Err(ProjectionError::SeekFailed);
@@ -220,7 +224,9 @@ impl<P: Projection> ProjectionWorker<P> {
                 Err(Undecodable::Transient(error)) => return Err(error),
                 Err(Undecodable::Poison(reason)) => {
                     dead_letters.send(message, name, &reason).await?;
-                    metrics::counter!(DLQ_METRIC, "projection" => name).increment(1);
+                    metrics::counter!(PROJECTION_DEAD_LETTERS, label::PROJECTION => name,
+                        label::TOPIC => message.topic().to_owned())
+                    .increment(1);
                     tracing::warn!(projection = name, topic = message.topic(), partition = message.partition(),
                         offset = message.offset(), %reason, "message dead-lettered");
                 }

@@ -11,10 +11,12 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use causeway_domain::OrderEvent;
 use causeway_infra::Settings;
 use causeway_infra::avro::{CodecError, EventCodec};
 use causeway_infra::error::error_chain;
 use causeway_infra::kafka::client_config;
+use causeway_infra::metrics::{SAGA_DEAD_LETTERS, SAGA_OUTCOMES, SAGA_REACTIONS, label};
 use causeway_infra::topics::{EventStream, Topics};
 use causeway_projections::dlq::DeadLetters;
 use futures::future::try_join_all;
@@ -29,11 +31,6 @@ use crate::SagaError;
 use crate::event::SagaEvent;
 use crate::reaction::Participant;
 use crate::reactor::{Cause, Outcome, Reactor};
-
-/// The metric counting reactions, labelled by participant, reaction and outcome.
-pub const REACTIONS_METRIC: &str = "causeway_saga_reactions_total";
-/// The metric counting dead-lettered saga messages, labelled by participant.
-pub const DLQ_METRIC: &str = "causeway_saga_dead_letters_total";
 
 const BATCH_WAIT: Duration = Duration::from_millis(20);
 const RESTART_PAUSE: Duration = Duration::from_secs(1);
@@ -229,6 +226,7 @@ impl ParticipantWorker {
 
     /// Runs every reaction to one event; stops at the first that keeps failing.
     async fn react(&self, incoming: &Incoming) -> Result<(), String> {
+        count_outcome(self.participant, &incoming.event);
         let reactions = self
             .participant
             .react(&incoming.aggregate_id, &incoming.event)?;
@@ -245,8 +243,8 @@ impl ParticipantWorker {
                     "reaction refused: the saga has moved on"
                 );
             }
-            metrics::counter!(REACTIONS_METRIC, "participant" => self.participant.name(),
-                "reaction" => reaction.name(), "outcome" => outcome.label())
+            metrics::counter!(SAGA_REACTIONS, label::PARTICIPANT => self.participant.name(),
+                label::REACTION => reaction.name(), label::OUTCOME => outcome.label())
             .increment(1);
         }
         Ok(())
@@ -260,7 +258,9 @@ impl ParticipantWorker {
     ) -> Result<(), SagaError> {
         let consumer = format!("saga.{}", self.participant);
         dead_letters.send(message, &consumer, reason).await?;
-        metrics::counter!(DLQ_METRIC, "participant" => self.participant.name()).increment(1);
+        metrics::counter!(SAGA_DEAD_LETTERS, label::PARTICIPANT => self.participant.name(),
+            label::TOPIC => message.topic().to_owned())
+        .increment(1);
         tracing::warn!(participant = self.participant.name(), topic = message.topic(),
             partition = message.partition(), offset = message.offset(), %reason, "message dead-lettered");
         Ok(())
@@ -295,6 +295,21 @@ impl ParticipantWorker {
                 traceparent: header(message, "traceparent"),
             },
         })
+    }
+}
+
+/// Counts a saga outcome when the order participant sees an order's final event (each order
+/// reaches one; a redelivery counts it again).
+fn count_outcome(participant: Participant, event: &SagaEvent) {
+    let outcome = match event {
+        SagaEvent::Order(OrderEvent::OrderConfirmed(_)) => "confirmed",
+        SagaEvent::Order(OrderEvent::OrderRejected(_)) => "rejected",
+        SagaEvent::Order(OrderEvent::OrderCancelled(_)) => "cancelled",
+        SagaEvent::Order(OrderEvent::OrderExpired(_)) => "expired",
+        _ => return,
+    };
+    if participant == Participant::Order {
+        metrics::counter!(SAGA_OUTCOMES, label::OUTCOME => outcome).increment(1);
     }
 }
 

@@ -5,10 +5,12 @@
 //! which discards the committed envelopes and so the version a caller needs as its
 //! consistency token (DESIGN.md §5).
 
+mod measure;
 mod retry;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use causeway_domain::Aggregate;
 use causeway_infra::settings::EventStoreSettings;
@@ -114,6 +116,22 @@ impl CommandStore {
         fields(aggregate_type = A::TYPE, aggregate_id = %aggregate_id, version, attempts)
     )]
     pub async fn execute<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        command: A::Command,
+        metadata: &CommandMetadata,
+    ) -> Result<Committed, CommandError<A::Rejection>> {
+        let started = Instant::now();
+        let kind = measure::command_kind(&command);
+        let result = self
+            .execute_retrying::<A>(aggregate_id, command, metadata)
+            .await;
+        measure::record::<A>(kind, &result, started.elapsed());
+        result
+    }
+
+    /// [`Self::execute`] without the metrics.
+    async fn execute_retrying<A: Aggregate>(
         &self,
         aggregate_id: &str,
         command: A::Command,

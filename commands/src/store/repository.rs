@@ -9,6 +9,7 @@
 
 mod stream;
 
+use causeway_infra::metrics::{EVENTS_APPENDED, SNAPSHOTS_WRITTEN, label};
 use cqrs_es::persist::{
     PersistedEventRepository, PersistedEventStore, PersistenceError, ReplayStream, SerializedEvent,
     SerializedSnapshot,
@@ -158,8 +159,12 @@ impl PgEventRepository {
         if let Some(first) = events.first() {
             span.record("aggregate_id", first.aggregate_id.as_str());
         }
+        let snapshotted = snapshot.is_some();
         let written = match self.try_write(aggregate_type, events, snapshot).await {
-            Ok(()) => Written::Stored,
+            Ok(()) => {
+                count_written(aggregate_type, events.len(), snapshotted);
+                Written::Stored
+            }
             Err(StoreError::Conflict) => Written::Conflict,
             Err(error) => return Err(error),
         };
@@ -217,6 +222,16 @@ impl PgEventRepository {
             )));
         }
         i64::try_from(sequence).map_err(|_| StoreError::Invalid(format!("sequence {sequence}")))
+    }
+}
+
+/// Counts the events (and the snapshot) of a stored write.
+fn count_written(aggregate_type: &str, events: usize, snapshotted: bool) {
+    let aggregate = aggregate_type.to_owned();
+    metrics::counter!(EVENTS_APPENDED, label::AGGREGATE => aggregate.clone())
+        .increment(to_u64(events));
+    if snapshotted {
+        metrics::counter!(SNAPSHOTS_WRITTEN, label::AGGREGATE => aggregate).increment(1);
     }
 }
 

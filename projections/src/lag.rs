@@ -1,0 +1,99 @@
+//! Consumer lag: for every partition a consumer is assigned, the messages it has not consumed
+//! yet (high watermark − next offset), reported as the [`CONSUMER_LAG`] gauge every few
+//! seconds.
+//!
+//! The high watermark is asked of the broker (a `ListOffsets` round trip per partition, with
+//! the consumer's `read_committed` isolation, so it is the last stable offset); the next
+//! offset is the consumer's position, which librdkafka moves past transaction markers. The
+//! calls block: call [`ConsumerLag::tick`] from the consumer's own blocking thread.
+
+use std::time::{Duration, Instant};
+
+use causeway_infra::metrics::{CONSUMER_LAG, label};
+use rdkafka::consumer::{Consumer, ConsumerContext};
+use rdkafka::{Offset, TopicPartitionList};
+
+/// How often the lag is measured.
+pub const REPORT_EVERY: Duration = Duration::from_secs(2);
+const WATERMARK_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Measures one consumer's lag now and then.
+#[derive(Debug)]
+pub struct ConsumerLag {
+    consumer: String,
+    every: Duration,
+    last: Option<Instant>,
+}
+
+impl ConsumerLag {
+    /// Lag of `consumer` (the label, e.g. `projection.orders`), measured every
+    /// [`REPORT_EVERY`].
+    pub fn new(consumer: impl Into<String>) -> Self {
+        Self {
+            consumer: consumer.into(),
+            every: REPORT_EVERY,
+            last: None,
+        }
+    }
+
+    /// Reports the lag if it was last reported long enough ago. Blocks for the broker's
+    /// answers.
+    pub fn tick<C: ConsumerContext>(&mut self, consumer: &impl Consumer<C>) {
+        if self.last.is_some_and(|last| last.elapsed() < self.every) {
+            return;
+        }
+        self.last = Some(Instant::now());
+        match consumer.position() {
+            Ok(positions) => self.report(consumer, &positions),
+            Err(error) => {
+                tracing::debug!(consumer = %self.consumer, %error, "no consumer position")
+            }
+        }
+    }
+
+    fn report<C: ConsumerContext>(
+        &self,
+        consumer: &impl Consumer<C>,
+        positions: &TopicPartitionList,
+    ) {
+        for entry in positions.elements() {
+            let (topic, partition) = (entry.topic(), entry.partition());
+            let (low, high) = match consumer.fetch_watermarks(topic, partition, WATERMARK_TIMEOUT) {
+                Ok(watermarks) => watermarks,
+                Err(error) => {
+                    tracing::debug!(consumer = %self.consumer, topic, partition, %error, "no watermarks");
+                    continue;
+                }
+            };
+            let Some(lag) = lag(entry.offset(), low, high) else {
+                continue;
+            };
+            metrics::gauge!(CONSUMER_LAG, label::CONSUMER => self.consumer.clone(),
+                label::TOPIC => topic.to_owned(), label::PARTITION => partition.to_string())
+            .set(lag as f64);
+        }
+    }
+}
+
+/// The messages between `position` and `high`; unknown when nothing was consumed from a
+/// partition that holds messages.
+fn lag(position: Offset, low: i64, high: i64) -> Option<i64> {
+    match position {
+        Offset::Offset(next) => Some((high - next).max(0)),
+        _ if high <= low => Some(0),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lag_is_what_lies_between_the_position_and_the_high_watermark() {
+        assert_eq!(lag(Offset::Offset(7), 0, 10), Some(3));
+        assert_eq!(lag(Offset::Offset(10), 0, 10), Some(0));
+        assert_eq!(lag(Offset::Invalid, 4, 4), Some(0));
+        assert_eq!(lag(Offset::Invalid, 0, 4), None);
+    }
+}
