@@ -6,6 +6,8 @@
 //!   Kafka transaction.
 //! - [`checkpoint`]: the checkpoint topic, read back when a relay becomes leader.
 //! - [`leader`]: the advisory lock that makes one relay active and the others standbys.
+//! - `spans`: a span per published event, child of the command that stored it, linked
+//!   to its batch; its context is the `traceparent` header consumers continue.
 //!
 //! Delivery guarantee: exactly once for `read_committed` consumers. A crash before a Kafka
 //! commit aborts the transaction (events and checkpoint together); the next leader fences the
@@ -16,6 +18,7 @@ mod error;
 pub mod leader;
 pub mod publisher;
 pub mod source;
+mod spans;
 
 use std::time::Duration;
 
@@ -41,6 +44,8 @@ const LOCK_CHECK_EVERY: Duration = Duration::from_secs(1);
 struct PreparedBatch {
     records: Vec<OutgoingRecord>,
     last: Position,
+    /// Open until the batch is published (dropped with it).
+    _spans: spans::BatchSpans,
     newest: i64,
 }
 
@@ -160,14 +165,16 @@ impl Relay {
             return Ok(None);
         };
         let mut records = Vec::with_capacity(batch.len());
+        let mut spans = spans::BatchSpans::new(batch.len());
         for event in &batch {
-            records.push(self.encode(event).await?);
+            records.push(spans.publish(self.encode(event).await?, event));
         }
         let newest = batch.iter().map(|e| e.global_position).max().unwrap_or(0);
         Ok(Some(PreparedBatch {
             records,
             last,
             newest,
+            _spans: spans,
         }))
     }
 

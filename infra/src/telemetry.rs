@@ -129,3 +129,77 @@ pub fn continue_trace(span: &tracing::Span, traceparent: &str) {
         let _ = span.set_parent(parent);
     }
 }
+
+/// Span attribute names every event span carries (relay publication, saga reaction,
+/// projection update), so one query finds every step of one event across services.
+pub mod attribute {
+    /// The aggregate the event belongs to.
+    pub const AGGREGATE_ID: &str = "aggregate_id";
+    /// The event type, e.g. `OrderPlaced`.
+    pub const EVENT_TYPE: &str = "event_type";
+    /// The event's sequence in its aggregate.
+    pub const SEQUENCE: &str = "sequence";
+    /// How the saga ended, on the span of the order event that ends it.
+    pub const SAGA_OUTCOME: &str = "saga.outcome";
+}
+
+/// The saga outcome an order event ends its saga with (`confirmed`, `rejected`, `cancelled`,
+/// `expired`), or `None` for an event that does not end one.
+pub fn saga_outcome(event_type: &str) -> Option<&'static str> {
+    match event_type {
+        "OrderConfirmed" => Some("confirmed"),
+        "OrderRejected" => Some("rejected"),
+        "OrderCancelled" => Some("cancelled"),
+        "OrderExpired" => Some("expired"),
+        _ => None,
+    }
+}
+
+/// How a consumer's span relates to the trace of the event it handles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventTrace {
+    /// Live: the span is a child of the event's span, so the saga stays one trace.
+    Continue,
+    /// Replay or rebuild: the span starts a trace of its own and only links to the event's
+    /// span, so re-consuming old events never grows old traces.
+    Link,
+}
+
+/// Relates `span` to the remote span named by `traceparent` (see [`EventTrace`]). A
+/// malformed value, or no OpenTelemetry layer, leaves `span` a root without a link.
+pub fn follow_event(span: &tracing::Span, traceparent: &str, relation: EventTrace) {
+    use opentelemetry::trace::TraceContextExt as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    match relation {
+        EventTrace::Continue => continue_trace(span, traceparent),
+        EventTrace::Link => {
+            let carrier = std::collections::HashMap::from([(
+                "traceparent".to_owned(),
+                traceparent.to_owned(),
+            )]);
+            let remote = opentelemetry::global::get_text_map_propagator(|propagator| {
+                propagator.extract(&carrier)
+            });
+            let context = remote.span().span_context().clone();
+            if context.is_valid() {
+                span.add_link(context);
+            }
+        }
+    }
+}
+
+/// Links `span` to `other` (e.g. one event's span to the batch it was handled in).
+pub fn link_to(span: &tracing::Span, other: &tracing::Span) {
+    use opentelemetry::trace::TraceContextExt as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let context = other.context().span().span_context().clone();
+    if context.is_valid() {
+        span.add_link(context);
+    }
+}
+
+/// The W3C `traceparent` of `span`, when OpenTelemetry tracks it: what a producer puts in a
+/// message header so that consumers continue that very span.
+pub fn traceparent_of(span: &tracing::Span) -> Option<String> {
+    span.in_scope(current_traceparent)
+}

@@ -8,6 +8,7 @@
 //! revocation are dropped, and the next assignment seeks back to what Postgres holds.
 
 mod context;
+mod spans;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -43,6 +44,10 @@ pub struct WorkerConfig {
     pub batch_wait: Duration,
     /// Pause before rebuilding the consumer after a failure.
     pub retry_pause: Duration,
+    /// An event recorded longer ago than this is being re-consumed (offsets reset, a
+    /// consumer restored far behind): its span links to the event's trace instead of joining
+    /// it, so replays never grow old traces (see `spans`).
+    pub replay_age: Duration,
 }
 
 impl Default for WorkerConfig {
@@ -51,6 +56,7 @@ impl Default for WorkerConfig {
             batch_size: 500,
             batch_wait: Duration::from_millis(100),
             retry_pause: Duration::from_secs(1),
+            replay_age: Duration::from_secs(600),
         }
     }
 }
@@ -214,13 +220,18 @@ impl<P: Projection> ProjectionWorker<P> {
         let name = self.projection.name();
         let mut next: HashMap<TopicPartition, i64> = HashMap::new();
         let mut events = Vec::with_capacity(batch.len());
+        // Open until the transaction commits: one span per applied event, linked to this one.
+        let mut spans = spans::BatchSpans::new(name, batch.len(), self.config.replay_age);
         for message in batch {
             next.insert(
                 (message.topic().to_owned(), message.partition()),
                 message.offset() + 1,
             );
             match self.decode(message).await {
-                Ok(envelope) => events.push(envelope),
+                Ok(envelope) => {
+                    spans.applied(message, &event_info(message, &envelope));
+                    events.push(envelope);
+                }
                 Err(Undecodable::Transient(error)) => return Err(error),
                 Err(Undecodable::Poison(reason)) => {
                     dead_letters.send(message, name, &reason).await?;
@@ -266,6 +277,17 @@ impl<P: Projection> ProjectionWorker<P> {
             event,
             headers: event_headers(message),
         })
+    }
+}
+
+/// What the span of one applied event records.
+fn event_info<'a, E>(message: &OwnedMessage, envelope: &'a Envelope<E>) -> spans::EventInfo<'a> {
+    spans::EventInfo {
+        aggregate_id: &envelope.aggregate_id,
+        sequence: envelope.sequence,
+        event_type: header(message, "event_type"),
+        traceparent: envelope.headers.traceparent.as_deref(),
+        recorded_at: envelope.headers.recorded_at,
     }
 }
 
