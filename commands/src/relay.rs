@@ -23,8 +23,9 @@ mod spans;
 use std::time::Duration;
 
 use causeway_infra::avro::EventCodec;
+use causeway_infra::health::roles::relay_leads;
 use causeway_infra::kafka::{TopicSpec, ensure_topics};
-use causeway_infra::metrics::{RELAY_LAG, RELAY_LEADER, RELAY_PUBLISHED};
+use causeway_infra::metrics::{RELAY_LAG, RELAY_PUBLISHED};
 use causeway_infra::settings::Settings;
 use causeway_infra::topics::{EventStream, Topics};
 use sqlx::PgPool;
@@ -73,15 +74,15 @@ impl Relay {
     /// that fails steps down (releasing the lock) and starts over.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         loop {
-            metrics::gauge!(RELAY_LEADER).set(0.0);
+            relay_leads(&self.settings.kafka.topic_prefix, false);
             let Some(mut leadership) = Leadership::acquire(&self.settings, &stop).await else {
                 return;
             };
-            metrics::gauge!(RELAY_LEADER).set(1.0);
+            relay_leads(&self.settings.kafka.topic_prefix, true);
             tracing::info!("relay is the leader");
             match self.lead(&mut leadership, &mut stop).await {
                 Ok(()) => {
-                    metrics::gauge!(RELAY_LEADER).set(0.0);
+                    relay_leads(&self.settings.kafka.topic_prefix, false);
                     return;
                 }
                 Err(error) => {

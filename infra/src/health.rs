@@ -1,7 +1,10 @@
-//! Readiness of the dependencies every role needs: Postgres, Kafka and the schema registry.
+//! Readiness of the dependencies every role needs: Postgres, Kafka and the schema registry,
+//! and each background role's own account of itself ([`roles`]).
 //!
 //! Each check runs with its own deadline, all at once, so a dead dependency costs one timeout,
 //! not the sum of them.
+
+pub mod roles;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +17,7 @@ use crate::InfraError;
 use crate::error::error_chain;
 use crate::kafka::client_config;
 use crate::settings::Settings;
+use roles::RoleStatus;
 
 /// The outcome of one dependency check.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -32,12 +36,23 @@ pub struct Check {
 pub struct Readiness {
     /// One entry per dependency, in a fixed order.
     pub checks: Vec<Check>,
+    /// What this process's background roles report, by name.
+    pub roles: Vec<RoleStatus>,
 }
 
 impl Readiness {
-    /// True when every dependency answered.
+    /// True when every dependency answered and every role is ready.
     pub fn is_ready(&self) -> bool {
-        self.checks.iter().all(|c| c.up)
+        self.checks.iter().all(|c| c.up) && self.roles.iter().all(|r| r.ready)
+    }
+
+    /// Names of the roles that are not ready.
+    pub fn roles_down(&self) -> Vec<&str> {
+        self.roles
+            .iter()
+            .filter(|r| !r.ready)
+            .map(|r| r.role.as_str())
+            .collect()
     }
 
     /// Names of the dependencies that did not answer.
@@ -58,6 +73,7 @@ pub struct HealthChecker {
     http: reqwest::Client,
     registry_url: String,
     timeout: Duration,
+    scope: String,
 }
 
 impl HealthChecker {
@@ -77,6 +93,7 @@ impl HealthChecker {
             http,
             registry_url: settings.registry.url.trim_end_matches('/').to_owned(),
             timeout,
+            scope: settings.kafka.topic_prefix.clone(),
         })
     }
 
@@ -86,6 +103,7 @@ impl HealthChecker {
             tokio::join!(self.postgres(), self.kafka(), self.registry());
         Readiness {
             checks: vec![postgres, kafka, registry],
+            roles: roles::of_scope(&self.scope),
         }
     }
 

@@ -6,9 +6,13 @@
 //! the consumer's `read_committed` isolation, so it is the last stable offset); the next
 //! offset is the consumer's position, which librdkafka moves past transaction markers. The
 //! calls block: call [`ConsumerLag::tick`] from the consumer's own blocking thread.
+//!
+//! While a [`ConsumerLag`] lives its consumer reports itself running to `/health/ready`
+//! (`causeway_infra::health::roles`); dropped (the consumer failed or stopped), restarting.
 
 use std::time::{Duration, Instant};
 
+use causeway_infra::health::roles::{self, RESTARTING, RUNNING};
 use causeway_infra::metrics::{CONSUMER_LAG, label};
 use rdkafka::consumer::{Consumer, ConsumerContext};
 use rdkafka::{Offset, TopicPartitionList};
@@ -20,6 +24,7 @@ const WATERMARK_TIMEOUT: Duration = Duration::from_secs(1);
 /// Measures one consumer's lag now and then.
 #[derive(Debug)]
 pub struct ConsumerLag {
+    scope: String,
     consumer: String,
     every: Duration,
     last: Option<Instant>,
@@ -27,10 +32,14 @@ pub struct ConsumerLag {
 
 impl ConsumerLag {
     /// Lag of `consumer` (the label, e.g. `projection.orders`), measured every
-    /// [`REPORT_EVERY`].
-    pub fn new(consumer: impl Into<String>) -> Self {
+    /// [`REPORT_EVERY`]; reports the consumer running in `scope` (the Kafka topic prefix)
+    /// until dropped.
+    pub fn new(scope: &str, consumer: impl Into<String>) -> Self {
+        let consumer = consumer.into();
+        roles::report(scope, &consumer, RUNNING, true);
         Self {
-            consumer: consumer.into(),
+            scope: scope.to_owned(),
+            consumer,
             every: REPORT_EVERY,
             last: None,
         }
@@ -72,6 +81,12 @@ impl ConsumerLag {
                 label::TOPIC => topic.to_owned(), label::PARTITION => partition.to_string())
             .set(lag as f64);
         }
+    }
+}
+
+impl Drop for ConsumerLag {
+    fn drop(&mut self) {
+        roles::report(&self.scope, &self.consumer, RESTARTING, false);
     }
 }
 

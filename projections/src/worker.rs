@@ -142,7 +142,8 @@ impl<P: Projection> ProjectionWorker<P> {
     ) -> Result<(), ProjectionError> {
         let consumer = self.consumer(handle)?;
         let dead_letters = DeadLetters::new(&self.settings.kafka)?;
-        let mut lag = ConsumerLag::new(format!("projection.{}", self.projection.name()));
+        let scope = &self.settings.kafka.topic_prefix;
+        let mut lag = ConsumerLag::new(scope, format!("projection.{}", self.projection.name()));
         while !*stop.borrow() {
             lag.tick(&consumer);
             let batch = self.next_batch(&consumer);

@@ -19,6 +19,7 @@ use causeway_infra::kafka::client_config;
 use causeway_infra::metrics::{SAGA_DEAD_LETTERS, SAGA_OUTCOMES, SAGA_REACTIONS, label};
 use causeway_infra::topics::{EventStream, Topics};
 use causeway_projections::dlq::DeadLetters;
+use causeway_projections::lag::ConsumerLag;
 use futures::future::try_join_all;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message, OwnedMessage};
@@ -104,6 +105,10 @@ impl ParticipantWorker {
     async fn consume(&self, stop: &mut watch::Receiver<bool>) -> Result<(), SagaError> {
         let consumer = self.consumer()?;
         let dead_letters = DeadLetters::new(&self.settings.kafka)?;
+        // Reports the participant running to /health/ready until this returns. (No lag: its
+        // watermark calls block, and this consumer lives on the async runtime.)
+        let consumer_name = format!("saga.{}", self.participant);
+        let _running = ConsumerLag::new(&self.settings.kafka.topic_prefix, consumer_name);
         loop {
             let batch = tokio::select! {
                 batch = self.next_batch(&consumer) => batch,

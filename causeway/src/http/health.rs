@@ -1,4 +1,5 @@
-//! `/health/live` (the process runs) and `/health/ready` (its dependencies answer).
+//! `/health/live` (the process runs) and `/health/ready` (its dependencies answer and its
+//! background roles say they are ready: the relay leads or stands by, consumers run).
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -21,17 +22,30 @@ async fn live() -> Json<serde_json::Value> {
     Json(json!({ "status": "live" }))
 }
 
-/// 200 with every check when all dependencies answer; otherwise 503 as problem+json naming
-/// the ones that did not.
+/// 200 with every check and role report when all dependencies answer and every role is
+/// ready (a standby relay is); otherwise 503 as problem+json naming what is not.
 async fn ready(State(checker): State<HealthChecker>) -> Response {
     let readiness = checker.check().await;
     if readiness.is_ready() {
-        return Json(json!({ "status": "ready", "checks": readiness.checks })).into_response();
+        let body =
+            json!({ "status": "ready", "checks": readiness.checks, "roles": readiness.roles });
+        return Json(body).into_response();
     }
-    let down = readiness.down().join(", ");
-    tracing::warn!(%down, "not ready");
-    let detail = format!("not ready: {down} unreachable");
-    let extra = json!({ "down": readiness.down(), "checks": readiness.checks });
+    let mut reasons = Vec::new();
+    if !readiness.down().is_empty() {
+        reasons.push(format!("{} unreachable", readiness.down().join(", ")));
+    }
+    if !readiness.roles_down().is_empty() {
+        reasons.push(format!("{} not running", readiness.roles_down().join(", ")));
+    }
+    let detail = format!("not ready: {}", reasons.join("; "));
+    tracing::warn!(%detail, "not ready");
+    let extra = json!({
+        "down": readiness.down(),
+        "roles_down": readiness.roles_down(),
+        "checks": readiness.checks,
+        "roles": readiness.roles,
+    });
     let body = problem_body(
         StatusCode::SERVICE_UNAVAILABLE,
         "not_ready",
