@@ -8,7 +8,9 @@
 //! calls block: call [`ConsumerLag::tick`] from the consumer's own blocking thread.
 //!
 //! While a [`ConsumerLag`] lives its consumer reports itself running to `/health/ready`
-//! (`causeway_infra::health::roles`); dropped (the consumer failed or stopped), restarting.
+//! (`causeway_infra::health::roles`); dropped after a failure, restarting (not ready);
+//! dropped because the platform stops, nothing (a later platform of the same scope in the
+//! same process does not inherit it).
 
 use std::time::{Duration, Instant};
 
@@ -16,6 +18,7 @@ use causeway_infra::health::roles::{self, RESTARTING, RUNNING};
 use causeway_infra::metrics::{CONSUMER_LAG, label};
 use rdkafka::consumer::{Consumer, ConsumerContext};
 use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::watch;
 
 /// How often the lag is measured.
 pub const REPORT_EVERY: Duration = Duration::from_secs(2);
@@ -26,6 +29,7 @@ const WATERMARK_TIMEOUT: Duration = Duration::from_secs(1);
 pub struct ConsumerLag {
     scope: String,
     consumer: String,
+    stop: watch::Receiver<bool>,
     every: Duration,
     last: Option<Instant>,
 }
@@ -33,13 +37,14 @@ pub struct ConsumerLag {
 impl ConsumerLag {
     /// Lag of `consumer` (the label, e.g. `projection.orders`), measured every
     /// [`REPORT_EVERY`]; reports the consumer running in `scope` (the Kafka topic prefix)
-    /// until dropped.
-    pub fn new(scope: &str, consumer: impl Into<String>) -> Self {
+    /// until dropped, and restarting after, unless `stop` is true by then.
+    pub fn new(scope: &str, consumer: impl Into<String>, stop: &watch::Receiver<bool>) -> Self {
         let consumer = consumer.into();
         roles::report(scope, &consumer, RUNNING, true);
         Self {
             scope: scope.to_owned(),
             consumer,
+            stop: stop.clone(),
             every: REPORT_EVERY,
             last: None,
         }
@@ -86,7 +91,11 @@ impl ConsumerLag {
 
 impl Drop for ConsumerLag {
     fn drop(&mut self) {
-        roles::report(&self.scope, &self.consumer, RESTARTING, false);
+        if *self.stop.borrow() {
+            roles::forget(&self.scope, &self.consumer);
+        } else {
+            roles::report(&self.scope, &self.consumer, RESTARTING, false);
+        }
     }
 }
 

@@ -143,7 +143,8 @@ impl<P: Projection> ProjectionWorker<P> {
         let consumer = self.consumer(handle)?;
         let dead_letters = DeadLetters::new(&self.settings.kafka)?;
         let scope = &self.settings.kafka.topic_prefix;
-        let mut lag = ConsumerLag::new(scope, format!("projection.{}", self.projection.name()));
+        let name = format!("projection.{}", self.projection.name());
+        let mut lag = ConsumerLag::new(scope, name, stop);
         while !*stop.borrow() {
             lag.tick(&consumer);
             let batch = self.next_batch(&consumer);

@@ -108,7 +108,7 @@ impl ParticipantWorker {
         // Reports the participant running to /health/ready until this returns. (No lag: its
         // watermark calls block, and this consumer lives on the async runtime.)
         let consumer_name = format!("saga.{}", self.participant);
-        let _running = ConsumerLag::new(&self.settings.kafka.topic_prefix, consumer_name);
+        let _running = ConsumerLag::new(&self.settings.kafka.topic_prefix, consumer_name, stop);
         loop {
             let batch = tokio::select! {
                 batch = self.next_batch(&consumer) => batch,

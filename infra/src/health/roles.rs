@@ -43,6 +43,12 @@ pub fn report(scope: &str, role: &str, state: &'static str, ready: bool) {
     roles.insert((scope.to_owned(), role.to_owned()), (state, ready));
 }
 
+/// Forgets `role` in `scope` (it stopped with its platform).
+pub fn forget(scope: &str, role: &str) {
+    let mut roles = ROLES.lock().unwrap_or_else(PoisonError::into_inner);
+    roles.remove(&(scope.to_owned(), role.to_owned()));
+}
+
 /// Records whether the relay of `scope` leads (ready either way) and sets [`RELAY_LEADER`].
 pub fn relay_leads(scope: &str, leader: bool) {
     metrics::gauge!(RELAY_LEADER).set(if leader { 1.0 } else { 0.0 });
@@ -90,5 +96,7 @@ mod tests {
             ]
         );
         assert_eq!(of_scope("scope-b.").len(), 1);
+        forget("scope-b.", "saga.order");
+        assert!(of_scope("scope-b.").is_empty());
     }
 }
