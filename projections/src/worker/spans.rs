@@ -96,3 +96,17 @@ impl BatchSpans {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recent_event_continues_its_trace_and_an_old_one_only_links() {
+        let spans = BatchSpans::new("orders", 1, Duration::from_secs(600));
+        let recorded = |ago: i64| Some(Utc::now() - chrono::Duration::seconds(ago));
+        assert_eq!(spans.relation(recorded(5)), EventTrace::Continue);
+        assert_eq!(spans.relation(recorded(601)), EventTrace::Link);
+        assert_eq!(spans.relation(None), EventTrace::Continue);
+    }
+}
