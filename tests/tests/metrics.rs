@@ -1,5 +1,7 @@
 //! `GET /metrics`: the platform with every role in this process, scraped before and after
-//! shop traffic. The recorder is global to the process, so the assertions are on deltas.
+//! shop traffic (a customer, a restock, an order confirmed then cancelled, a cancel refused,
+//! a malformed body). The recorder is global to the process, so the assertions are on
+//! deltas.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
@@ -115,6 +117,18 @@ async fn metrics_count_requests_commands_events_relay_sagas_and_consumer_lag() {
     assert_eq!(malformed.status(), 400);
     shop.wait_for(&order, "confirmed", Duration::from_secs(60))
         .await;
+    shop.cancel(&order, "changed my mind").await;
+    let again = shop
+        .app
+        .client
+        .post(format!("{}/api/orders/{order}/cancel", shop.app.address))
+        .json(&serde_json::json!({ "reason": "twice" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 422);
+    shop.wait_for(&order, "cancelled", Duration::from_secs(60))
+        .await;
 
     let after = Scrape::of(&shop).await;
     let delta =
@@ -129,6 +143,14 @@ async fn metrics_count_requests_commands_events_relay_sagas_and_consumer_lag() {
     );
     assert_eq!(delta(REQUESTS, &post("/api/orders", "202")), 1.0);
     assert_eq!(delta(REQUESTS, &post("/api/orders", "400")), 1.0);
+    assert_eq!(
+        delta(REQUESTS, &post("/api/orders/{id}/cancel", "200")),
+        1.0
+    );
+    assert_eq!(
+        delta(REQUESTS, &post("/api/orders/{id}/cancel", "422")),
+        1.0
+    );
     let placed = post("/api/orders", "202");
     let orders_buckets: Vec<&Sample> = after
         .matching("causeway_http_request_duration_seconds_bucket", &placed)
@@ -164,7 +186,16 @@ async fn metrics_count_requests_commands_events_relay_sagas_and_consumer_lag() {
             .count()
             > 5
     );
+    let rejected = [
+        ("aggregate", "Order"),
+        ("command", "Cancel"),
+        ("outcome", "rejected"),
+        ("code", "order_already_final"),
+    ];
+    assert_eq!(delta(COMMANDS, &rejected), 1.0);
+    assert_eq!(delta(COMMANDS, &accepted("Order", "Cancel")), 1.0);
     assert!(delta("causeway_saga_outcomes_total", &[("outcome", "confirmed")]) >= 1.0);
+    assert!(delta("causeway_saga_outcomes_total", &[("outcome", "cancelled")]) >= 1.0);
 
     // Once the saga has settled, every stored event was counted appended and published, the
     // relay has nothing left to publish and no projection of this shop lags.
