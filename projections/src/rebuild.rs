@@ -144,6 +144,9 @@ pub enum RebuildError {
     /// Kafka or the registry failed.
     #[error("reading the topics failed")]
     Source(#[from] ProjectionError),
+    /// No message arrived for a minute while the live offsets were still ahead.
+    #[error("kafka stalled below the live offsets")]
+    Stalled,
     /// The swap could not take the live tables' locks.
     #[error("the swap could not lock the live tables in {0} attempts")]
     SwapGaveUp(u32),

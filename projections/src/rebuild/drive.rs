@@ -135,12 +135,19 @@ impl<'a, P: Projection> Typed<'a, P> {
             .unwrap_or_default();
         let group = catalog::group_id(self.run.settings, self.projection.name());
         let mut source = KafkaSource::open(self.run.settings, &group, topics).await?;
+        let marks = source.watermarks().await?;
+        let estimate = marks.values().map(|(low, high)| high - low).sum::<i64>();
         self.run
             .progress
-            .phase("kafka", Some(source.estimate().await));
-        for _ in 0..MAX_PASSES {
-            if self.drain_kafka(&mut source, &Goal::End).await? < self.run.options.batch_size as u64
-            {
+            .phase("kafka", Some(u64::try_from(estimate).unwrap_or(0)));
+        for pass in 0..MAX_PASSES {
+            let ends = if pass == 0 {
+                marks.clone()
+            } else {
+                source.watermarks().await?
+            };
+            let applied = self.drain_kafka(&mut source, &Goal::End(ends)).await?;
+            if applied < self.run.options.batch_size as u64 {
                 break;
             }
         }

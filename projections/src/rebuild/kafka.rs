@@ -2,16 +2,18 @@
 //! assignment (it never joins nor commits to the live consumer group), `read_committed`,
 //! reporting where each partition ends.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use causeway_infra::Settings;
 use causeway_infra::kafka::client_config;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
 
+use super::RebuildError;
 use crate::ProjectionError;
 use crate::offsets::TopicPartition;
 
@@ -24,19 +26,27 @@ const STALLED: Duration = Duration::from_secs(60);
 /// How far a read goes.
 #[derive(Debug, Clone)]
 pub(crate) enum Goal {
-    /// To the end of every partition, as it is now.
-    End,
+    /// To the high watermarks read when the pass began (less one for a trailing transaction
+    /// marker; a best effort before the swap, which reads to exact offsets).
+    End(HashMap<TopicPartition, (i64, i64)>),
     /// To these next offsets (exclusive); messages at or past them are not taken.
     Offsets(HashMap<TopicPartition, i64>),
+}
+
+/// Whether a partition read up to `next` has reached the end `(low, high)`: nothing left
+/// but, perhaps, the marker that committed its last transaction.
+pub(crate) fn at_end(next: Option<i64>, (low, high): (i64, i64)) -> bool {
+    high <= low || next.unwrap_or(low) >= high - 1
 }
 
 /// The rebuild's consumer and where it stands.
 pub(crate) struct KafkaSource {
     consumer: StreamConsumer,
+    /// For watermark queries, which block: used on blocking threads.
+    admin: Arc<BaseConsumer>,
     partitions: Vec<TopicPartition>,
     /// The next offset to take, per partition: the last taken + 1.
     pub(crate) next: HashMap<TopicPartition, i64>,
-    at_end: HashSet<TopicPartition>,
     overshot: bool,
 }
 
@@ -92,11 +102,12 @@ impl KafkaSource {
         .await
         .map_err(|_| ProjectionError::SeekFailed)?;
         let (consumer, partitions) = consumer?;
+        let admin: BaseConsumer = client_config(&settings.kafka).create()?;
         let source = Self {
             consumer,
+            admin: Arc::new(admin),
             partitions,
             next: HashMap::new(),
-            at_end: HashSet::new(),
             overshot: false,
         };
         source.assign()?;
@@ -116,19 +127,22 @@ impl KafkaSource {
         self.consumer.assign(&assignment)
     }
 
-    /// Messages in the partitions now: the sum of high minus low watermarks (transaction
-    /// markers included), for the progress bar.
-    pub(crate) async fn estimate(&self) -> u64 {
-        let mut total = 0;
-        for (topic, partition) in &self.partitions {
-            if let Ok((low, high)) =
-                self.consumer
-                    .fetch_watermarks(topic, *partition, METADATA_TIMEOUT)
-            {
-                total += u64::try_from(high - low).unwrap_or(0);
+    /// `(low, high)` watermarks of every partition now.
+    pub(crate) async fn watermarks(
+        &self,
+    ) -> Result<HashMap<TopicPartition, (i64, i64)>, ProjectionError> {
+        let admin = Arc::clone(&self.admin);
+        let partitions = self.partitions.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut marks = HashMap::new();
+            for (topic, partition) in partitions {
+                let mark = admin.fetch_watermarks(&topic, partition, METADATA_TIMEOUT)?;
+                marks.insert((topic, partition), mark);
             }
-        }
-        total
+            Ok(marks)
+        })
+        .await
+        .map_err(|_| ProjectionError::SeekFailed)?
     }
 
     /// Up to `limit` messages toward `goal`, and whether the goal is reached.
@@ -136,7 +150,7 @@ impl KafkaSource {
         &mut self,
         limit: usize,
         goal: &Goal,
-    ) -> Result<(Vec<OwnedMessage>, bool), ProjectionError> {
+    ) -> Result<(Vec<OwnedMessage>, bool), RebuildError> {
         let mut taken = Vec::new();
         loop {
             if self.done(goal) {
@@ -145,18 +159,14 @@ impl KafkaSource {
             if taken.len() >= limit {
                 return Ok((taken, false));
             }
-            let wait = if matches!(goal, Goal::End) {
+            let wait = if matches!(goal, Goal::End(_)) {
                 IDLE
             } else {
                 STALLED
             };
             let received = match tokio::time::timeout(wait, self.consumer.recv()).await {
-                Err(_) if matches!(goal, Goal::End) => return Ok((taken, true)),
-                Err(_) => {
-                    return Err(ProjectionError::Registry(
-                        "kafka stalled below the live offsets".into(),
-                    ));
-                }
+                Err(_) if matches!(goal, Goal::End(_)) => return Ok((taken, true)),
+                Err(_) => return Err(RebuildError::Stalled),
                 Ok(received) => received,
             };
             match received {
@@ -168,17 +178,10 @@ impl KafkaSource {
                         self.overshot = true;
                         continue;
                     }
-                    self.at_end.remove(&tp);
                     self.next.insert(tp, message.offset() + 1);
                     taken.push(message.detach());
                 }
-                Err(KafkaError::PartitionEOF(partition)) => {
-                    for tp in self.partitions.iter().filter(|tp| tp.1 == partition) {
-                        if self.partition_at_end(tp) {
-                            self.at_end.insert(tp.clone());
-                        }
-                    }
-                }
+                Err(KafkaError::PartitionEOF(_)) => {}
                 Err(error) => tracing::warn!(%error, "rebuild: kafka poll error"),
             }
         }
@@ -188,7 +191,6 @@ impl KafkaSource {
     /// the next offsets so that a later read sees them.
     pub(crate) fn rewind_if_overshot(&mut self) -> Result<(), KafkaError> {
         if std::mem::take(&mut self.overshot) {
-            self.at_end.clear();
             self.assign()?;
         }
         Ok(())
@@ -196,23 +198,11 @@ impl KafkaSource {
 
     fn done(&self, goal: &Goal) -> bool {
         match goal {
-            Goal::End => self.at_end.len() >= self.partitions.len(),
+            Goal::End(ends) => ends
+                .iter()
+                .all(|(tp, end)| at_end(self.next.get(tp).copied(), *end)),
             Goal::Offsets(targets) => reached(&self.next, targets),
         }
-    }
-
-    /// EOF errors name the partition, not the topic: a partition counts as at its end when
-    /// what was taken reaches its high watermark, less one for a trailing transaction marker.
-    /// (Reading to the end is a best effort before the swap; the swap reads to exact offsets.)
-    fn partition_at_end(&self, tp: &TopicPartition) -> bool {
-        let Ok((low, high)) =
-            self.consumer
-                .fetch_watermarks(&tp.0, tp.1, Duration::from_millis(500))
-        else {
-            return false;
-        };
-        let next = self.next.get(tp).copied().unwrap_or(low);
-        high <= low || next >= high - 1
     }
 }
 
@@ -234,6 +224,16 @@ mod tests {
         assert!(reached(&offsets(&[("a", 0, 5)]), &goal));
         assert!(reached(&offsets(&[("a", 0, 9), ("a", 1, 3)]), &goal));
         assert!(!reached(&HashMap::new(), &offsets(&[("b", 0, 1)])));
+    }
+
+    #[test]
+    fn a_partition_is_at_its_end_up_to_a_trailing_commit_marker() {
+        assert!(at_end(None, (0, 0)), "empty");
+        assert!(at_end(None, (5, 5)), "emptied by retention");
+        assert!(!at_end(None, (0, 10)));
+        assert!(!at_end(Some(8), (0, 10)));
+        assert!(at_end(Some(9), (0, 10)), "the last offset is the marker");
+        assert!(at_end(Some(10), (0, 10)));
     }
 
     #[test]
