@@ -128,6 +128,10 @@ impl ParticipantWorker {
             .set("isolation.level", "read_committed")
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
+            // A participant killed without leaving its group holds its partitions until its
+            // session expires: keep that short, so a restarted one takes over within seconds.
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "1000")
             // Notice topics the relay creates after this worker subscribed.
             .set("topic.metadata.refresh.interval.ms", "2000")
             .create()?;

@@ -1,0 +1,335 @@
+//! The sagas under stress and failure, on the real stack: stock and credit races, every saga
+//! event delivered a second time, a SIGKILL of the saga process mid-flow, and a reaction that
+//! keeps failing (dead-lettered, then redriven).
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use causeway_infra::Settings;
+use causeway_infra::kafka::client_config;
+use causeway_infra::topics::{EventStream, Topics};
+use causeway_tests::shop::{FINAL, Shop};
+use causeway_tests::{TestDatabase, causeway_binary, eventually, unique};
+use futures::future::join_all;
+use rdkafka::admin::{AdminClient, AdminOptions};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+
+const WITHIN: Duration = Duration::from_secs(120);
+
+fn new_sku(name: &str) -> String {
+    unique(&format!("sku-{name}")).to_uppercase()
+}
+
+/// Places `count` orders of one unit of `sku` at `price`, spread over `customers`, with up to
+/// 16 requests in flight.
+async fn place_many(
+    shop: &Shop,
+    customers: &[String],
+    sku: &str,
+    count: usize,
+    price: i64,
+) -> Vec<String> {
+    let mut orders = Vec::with_capacity(count);
+    let indices: Vec<usize> = (0..count).collect();
+    for chunk in indices.chunks(16) {
+        let placed = join_all(chunk.iter().map(|i| async move {
+            let customer = &customers[i % customers.len()];
+            shop.order(customer, &[(sku, 1, price)]).await
+        }))
+        .await;
+        orders.extend(placed);
+    }
+    orders
+}
+
+async fn statuses(shop: &Shop, orders: &[String]) -> Vec<(String, String)> {
+    sqlx::query_as("SELECT order_id, status FROM orders WHERE order_id = ANY($1)")
+        .bind(orders)
+        .fetch_all(&shop.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_orders_sell_exactly_the_stock_there_is_and_never_exceed_a_credit_limit() {
+    let shop = Shop::start().await;
+    // 200 orders race for 50 units; credit is ample.
+    let sku = new_sku("scarce");
+    shop.restock(&sku, 50).await;
+    let mut customers = Vec::new();
+    for _ in 0..20 {
+        customers.push(shop.customer(1_000_000).await);
+    }
+    let orders = place_many(&shop, &customers, &sku, 200, 100).await;
+    // 30 orders of one customer race for credit worth 10 of them; stock is ample.
+    let plenty = new_sku("plenty");
+    shop.restock(&plenty, 1_000).await;
+    let frugal = shop.customer(1_000).await;
+    let credit_orders = place_many(&shop, std::slice::from_ref(&frugal), &plenty, 30, 100).await;
+
+    let outcomes = shop.wait_all_final(&orders, WITHIN).await;
+    assert_eq!(outcomes.get("confirmed"), Some(&50), "{outcomes:?}");
+    assert_eq!(outcomes.get("rejected"), Some(&150), "{outcomes:?}");
+    shop.wait_stock(&sku, (50, 50, 0), WITHIN).await;
+    let mut reserved_total = 0;
+    for customer in &customers {
+        let (limit, reserved, available) = shop.credit(customer).await.unwrap();
+        assert!(reserved <= limit && reserved + available == limit);
+        reserved_total += reserved;
+    }
+    assert_eq!(
+        reserved_total,
+        50 * 100,
+        "credit reserved for exactly the confirmed orders"
+    );
+
+    let outcomes = shop.wait_all_final(&credit_orders, WITHIN).await;
+    assert_eq!(outcomes.get("confirmed"), Some(&10), "{outcomes:?}");
+    assert_eq!(outcomes.get("rejected"), Some(&20), "{outcomes:?}");
+    shop.wait_credit(&frugal, (1_000, 1_000, 0), WITHIN).await;
+    shop.wait_stock(&plenty, (1_000, 10, 990), WITHIN).await;
+    shop.stop().await;
+}
+
+/// Deletes the saga participants' consumer groups, so they start again from offset 0.
+async fn forget_saga_offsets(settings: &Settings) {
+    let admin: AdminClient<DefaultClientContext> = client_config(&settings.kafka).create().unwrap();
+    let groups: Vec<String> = ["inventory", "payment", "order"]
+        .iter()
+        .map(|p| format!("{}saga.{p}", settings.kafka.topic_prefix))
+        .collect();
+    let names: Vec<&str> = groups.iter().map(String::as_str).collect();
+    let results = admin
+        .delete_groups(&names, &AdminOptions::new())
+        .await
+        .unwrap();
+    for result in results {
+        result.unwrap();
+    }
+}
+
+/// The offsets every saga group has committed, per group, topic and partition.
+fn saga_offsets(settings: &Settings) -> BTreeMap<(String, String, i32), i64> {
+    let topics = Topics::new(&settings.kafka);
+    let participants: [(&str, &[EventStream]); 3] = [
+        ("inventory", &[EventStream::Order]),
+        ("payment", &[EventStream::Order, EventStream::Customer]),
+        (
+            "order",
+            &[
+                EventStream::Order,
+                EventStream::InventoryItem,
+                EventStream::Payment,
+            ],
+        ),
+    ];
+    let mut offsets = BTreeMap::new();
+    for (participant, streams) in participants {
+        let group = format!("{}saga.{participant}", settings.kafka.topic_prefix);
+        let consumer: BaseConsumer = client_config(&settings.kafka)
+            .set("group.id", &group)
+            .create()
+            .unwrap();
+        for stream in streams {
+            let topic = topics.events(*stream);
+            let metadata = consumer
+                .fetch_metadata(Some(&topic), Duration::from_secs(5))
+                .unwrap();
+            let mut asked = TopicPartitionList::new();
+            for p in metadata.topics()[0].partitions() {
+                asked.add_partition(&topic, p.id());
+            }
+            let committed = consumer
+                .committed_offsets(asked, Duration::from_secs(5))
+                .unwrap();
+            for element in committed.elements() {
+                let offset = match element.offset() {
+                    Offset::Offset(o) => o,
+                    _ => 0,
+                };
+                offsets.insert((group.clone(), topic.clone(), element.partition()), offset);
+            }
+        }
+    }
+    offsets
+}
+
+/// Waits until the saga groups' committed offsets stop moving; answers them.
+async fn settled_offsets(settings: &Settings) -> BTreeMap<(String, String, i32), i64> {
+    eventually(WITHIN, "the sagas to settle", || async {
+        let before = saga_offsets(settings);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let after = saga_offsets(settings);
+        (before == after && after.values().any(|o| *o > 0)).then_some(after)
+    })
+    .await
+}
+
+/// Everything the read models say about the shop, for before/after comparisons.
+async fn read_models(shop: &Shop) -> Vec<String> {
+    let queries = [
+        "SELECT order_id || ':' || status || ':' || version FROM orders ORDER BY 1",
+        "SELECT sku || ':' || on_hand || ':' || reserved || ':' || version FROM inventory_view ORDER BY 1",
+        "SELECT customer_id || ':' || reserved_credit || ':' || version FROM customers ORDER BY 1",
+        "SELECT order_id || ':' || status || ':' || version FROM payments ORDER BY 1",
+        "SELECT order_id || ':' || kind FROM notifications ORDER BY 1",
+    ];
+    let mut rows = Vec::new();
+    for query in queries {
+        let part: Vec<String> = sqlx::query_scalar(query)
+            .fetch_all(&shop.pool)
+            .await
+            .unwrap();
+        rows.extend(part);
+    }
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn delivering_every_saga_event_a_second_time_changes_nothing() {
+    let shop = Shop::start().await;
+    let sku = new_sku("item");
+    shop.restock(&sku, 6).await;
+    let rich = shop.customer(100_000).await;
+    let poor = shop.customer(150).await;
+    let mut orders = place_many(&shop, std::slice::from_ref(&rich), &sku, 8, 100).await;
+    orders.extend(place_many(&shop, std::slice::from_ref(&poor), &sku, 2, 100).await);
+    shop.wait_all_final(&orders, WITHIN).await;
+    let confirmed = statuses(&shop, &orders)
+        .await
+        .into_iter()
+        .find(|(_, s)| s == "confirmed")
+        .unwrap()
+        .0;
+    shop.cancel(&confirmed, "redelivery test").await;
+    shop.wait_for(&confirmed, "cancelled", WITHIN).await;
+    let consumed = settled_offsets(&shop.settings).await;
+    let events_before = shop.event_count().await;
+    let models_before = read_models(&shop).await;
+    let (pool, settings) = shop.stop().await;
+
+    forget_saga_offsets(&settings).await;
+    let shop = Shop::start_with(pool, settings, &causeway::roles::Roles::all()).await;
+    eventually(WITHIN, "the sagas to consume everything again", || async {
+        let again = saga_offsets(&shop.settings);
+        consumed
+            .iter()
+            .all(|(key, offset)| again.get(key).is_some_and(|o| o >= offset))
+            .then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    assert_eq!(
+        shop.event_count().await,
+        events_before,
+        "a redelivered event stored nothing"
+    );
+    assert_eq!(read_models(&shop).await, models_before);
+    shop.stop().await;
+}
+
+/// `causeway serve --roles sagas` as a child process on the shop's database and topics.
+fn sagas_process(settings: &Settings) -> Child {
+    let s = &settings.sagas;
+    Command::new(causeway_binary())
+        .args(["serve", "--roles", "sagas"])
+        .env(
+            "CAUSEWAY_DATABASE__DATABASE_NAME",
+            &settings.database.database_name,
+        )
+        .env("CAUSEWAY_HTTP__PORT", "0")
+        .env("CAUSEWAY_KAFKA__TOPIC_PREFIX", &settings.kafka.topic_prefix)
+        .env(
+            "CAUSEWAY_SAGAS__REACTION_BACKOFF_MS",
+            s.reaction_backoff_ms.to_string(),
+        )
+        .env(
+            "CAUSEWAY_SAGAS__REACTION_BACKOFF_MAX_MS",
+            s.reaction_backoff_max_ms.to_string(),
+        )
+        .env(
+            "CAUSEWAY_SAGAS__DEADLINE_POLL_MS",
+            s.deadline_poll_ms.to_string(),
+        )
+        .env("CAUSEWAY_TELEMETRY__OTLP_ENDPOINT", "")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_saga_reaches_a_final_state_after_the_saga_process_is_killed_mid_flow() {
+    let db = TestDatabase::migrated().await;
+    let mut settings = causeway_tests::shop::shop_settings(&db.settings);
+    // Deadlines are not what this test is about: none may pass while the process is down.
+    settings.sagas.order_timeout_ms = 600_000;
+    let shop = Shop::start_with(
+        db.pool.clone(),
+        settings.clone(),
+        &Shop::roles_without_sagas(),
+    )
+    .await;
+    let sku = new_sku("item");
+    shop.restock(&sku, 100).await;
+    let mut customers = Vec::new();
+    for _ in 0..8 {
+        customers.push(shop.customer(1_500).await);
+    }
+    let mut sagas = sagas_process(&settings);
+    let orders = place_many(&shop, &customers, &sku, 120, 100).await;
+    // Kill it once some, but not all, orders are final.
+    eventually(WITHIN, "some orders to be final", || async {
+        let done = statuses(&shop, &orders)
+            .await
+            .iter()
+            .filter(|(_, s)| FINAL.contains(&s.as_str()))
+            .count();
+        (done >= 10).then_some(done)
+    })
+    .await;
+    sagas.kill().unwrap();
+    sagas.wait().unwrap();
+    let done_at_kill = statuses(&shop, &orders)
+        .await
+        .iter()
+        .filter(|(_, s)| FINAL.contains(&s.as_str()))
+        .count();
+    assert!(
+        done_at_kill < orders.len(),
+        "the kill came mid-flow ({done_at_kill} final)"
+    );
+
+    let mut sagas = sagas_process(&settings);
+    let outcomes = shop.wait_all_final(&orders, WITHIN).await;
+    sagas.kill().unwrap();
+    sagas.wait().unwrap();
+
+    // Credit is ample (8 customers × 15 orders each fit their limits); 100 units for 120.
+    assert_eq!(outcomes.get("confirmed"), Some(&100), "{outcomes:?}");
+    assert_eq!(outcomes.get("rejected"), Some(&20), "{outcomes:?}");
+    shop.wait_stock(&sku, (100, 100, 0), WITHIN).await;
+    let mut reserved_total = 0;
+    for customer in &customers {
+        reserved_total += shop.credit(customer).await.unwrap().1;
+    }
+    assert_eq!(reserved_total, 100 * 100);
+    let duplicated: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT payload->'data'->>'order_id' FROM events
+         WHERE event_type IN ('StockReserved', 'CreditReserved')
+         GROUP BY event_type, aggregate_id, payload->'data'->>'order_id' HAVING count(*) > 1) d",
+    )
+    .fetch_one(&shop.pool)
+    .await
+    .unwrap();
+    assert_eq!(duplicated, 0, "no reservation was made twice");
+    shop.stop().await;
+}
