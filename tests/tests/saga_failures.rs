@@ -333,3 +333,75 @@ async fn every_saga_reaches_a_final_state_after_the_saga_process_is_killed_mid_f
     assert_eq!(duplicated, 0, "no reservation was made twice");
     shop.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reaction_that_keeps_failing_is_dead_lettered_and_redriven_once_fixed() {
+    let shop = Shop::start().await;
+    let sku = new_sku("item");
+    shop.restock(&sku, 10).await;
+    let good = shop.customer(10_000).await;
+    let bad = shop.customer(10_000).await;
+    // The event store refuses every payment event of `bad`: its authorization keeps failing.
+    sqlx::raw_sql(&format!(
+        "CREATE FUNCTION refuse_payments() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           IF NEW.aggregate_type = 'Payment' AND NEW.payload->'data'->>'customer_id' = '{bad}' THEN
+             RAISE EXCEPTION 'payments of this customer are refused';
+           END IF;
+           RETURN NEW;
+         END $$;
+         CREATE TRIGGER refuse_payments BEFORE INSERT ON events
+           FOR EACH ROW EXECUTE FUNCTION refuse_payments();"
+    ))
+    .execute(&shop.pool)
+    .await
+    .unwrap();
+
+    let stuck = shop.order(&bad, &[(&sku, 1, 100)]).await;
+    let fine = shop.order(&good, &[(&sku, 1, 100)]).await;
+
+    shop.wait_for(&fine, "confirmed", WITHIN).await;
+    let letters = eventually(WITHIN, "the failed reaction in the DLQ", || async {
+        let letters = causeway::dlq::list(&shop.settings, &[EventStream::Customer]).unwrap();
+        (!letters.is_empty()).then_some(letters)
+    })
+    .await;
+    assert_eq!(letters.len(), 1);
+    let letter = &letters[0];
+    assert!(!letter.redriven);
+    assert_eq!(
+        letter.header("event_type").as_deref(),
+        Some("CreditReserved")
+    );
+    assert_eq!(letter.header("aggregate_id").as_deref(), Some(bad.as_str()));
+    assert_eq!(
+        letter.header("dlq_projection").as_deref(),
+        Some("saga.payment")
+    );
+    let error = letter.header("dlq_error").unwrap();
+    assert!(error.contains("Payment.Authorize"), "{error}");
+    assert!(error.contains("refused"), "{error}");
+    assert_eq!(
+        shop.status(&stuck).await.as_deref(),
+        Some("awaiting_payment")
+    );
+
+    sqlx::raw_sql("DROP TRIGGER refuse_payments ON events")
+        .execute(&shop.pool)
+        .await
+        .unwrap();
+    let redriven = causeway::dlq::redrive(&shop.settings, &EventStream::ALL)
+        .await
+        .unwrap();
+    assert_eq!(redriven, 1);
+
+    shop.wait_for(&stuck, "confirmed", WITHIN).await;
+    shop.wait_stock(&sku, (10, 2, 8), WITHIN).await;
+    let letters = causeway::dlq::list(&shop.settings, &[EventStream::Customer]).unwrap();
+    assert!(letters.iter().all(|l| l.redriven));
+    let again = causeway::dlq::redrive(&shop.settings, &EventStream::ALL)
+        .await
+        .unwrap();
+    assert_eq!(again, 0, "a message is redriven once");
+    shop.stop().await;
+}
