@@ -29,8 +29,8 @@ impl<'a, P: Projection> Typed<'a, P> {
 
     pub(super) async fn run(mut self) -> Result<RebuildReport, RebuildError> {
         let outcome = match self.run.options.source {
-            Source::Store => self.from_store().await,
-            Source::Kafka => self.from_kafka().await,
+            Source::Store => self.rebuild_from_store().await,
+            Source::Kafka => self.rebuild_from_kafka().await,
         };
         let writers = std::mem::replace(&mut self.writers, Writers::empty());
         writers.close().await;
@@ -87,7 +87,9 @@ impl<'a, P: Projection> Typed<'a, P> {
         Ok(applied)
     }
 
-    async fn from_store(&mut self) -> Result<(u64, HashMap<TopicPartition, i64>), RebuildError> {
+    async fn rebuild_from_store(
+        &mut self,
+    ) -> Result<(u64, HashMap<TopicPartition, i64>), RebuildError> {
         let total = store::count(self.run.pool, &self.aggregate_types()).await?;
         self.run
             .progress
@@ -127,7 +129,9 @@ impl<'a, P: Projection> Typed<'a, P> {
         Err(RebuildError::SwapGaveUp(self.run.options.swap_attempts))
     }
 
-    async fn from_kafka(&mut self) -> Result<(u64, HashMap<TopicPartition, i64>), RebuildError> {
+    async fn rebuild_from_kafka(
+        &mut self,
+    ) -> Result<(u64, HashMap<TopicPartition, i64>), RebuildError> {
         let topics = catalog::list(self.run.settings)
             .into_iter()
             .find(|p| p.name == self.projection.name())
