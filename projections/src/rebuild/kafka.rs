@@ -85,6 +85,8 @@ impl KafkaSource {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("enable.partition.eof", "true")
+            // Bounded memory: librdkafka prefetches up to this much per partition.
+            .set("queued.max.messages.kbytes", "8192")
             .set("auto.offset.reset", "earliest")
             .create()?;
         let consumer = tokio::task::spawn_blocking(move || -> Result<_, KafkaError> {
