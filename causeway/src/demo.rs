@@ -1,12 +1,389 @@
-//! `causeway demo`: shop traffic against a running platform.
+//! `causeway demo`: realistic shop traffic against a running platform (DESIGN.md §7).
+//!
+//! It registers customers (most with ample credit, a `--decline-ratio` share of the orders go
+//! to customers whose credit is too small: payment declined), restocks SKUs (plenty of most,
+//! little of one scarce SKU: out of stock), then places orders at a steady `--rate` over HTTP
+//! and follows each through the read API until it is final, cancelling a `--cancel-ratio`
+//! share of the confirmed ones (refund and compensation). A live summary shows orders/s, the
+//! outcomes so far and the p50/p99 time from `POST /api/orders` to a final state. An order
+//! expires only when a participant is down past its deadline: stop the `sagas` role to see it.
 
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
 use causeway_infra::Settings;
+use hdrhistogram::Histogram;
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+use uuid::Uuid;
 
 /// `causeway demo` options.
-#[derive(Debug, clap::Args)]
-pub struct DemoArgs {}
+#[derive(Debug, Clone, clap::Args)]
+pub struct DemoArgs {
+    /// Base URL of the platform (default: this machine's `http` settings).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Customers to register.
+    #[arg(long, default_value_t = 20)]
+    pub customers: usize,
+    /// Orders to place; 0 places orders until interrupted.
+    #[arg(long, default_value_t = 0)]
+    pub orders: u64,
+    /// Orders placed per second.
+    #[arg(long, default_value_t = 20.0)]
+    pub rate: f64,
+    /// Share of orders placed by customers whose credit is too small.
+    #[arg(long, default_value_t = 0.1)]
+    pub decline_ratio: f64,
+    /// Share of orders that ask for the scarce SKU (rejected for stock once it runs out).
+    #[arg(long, default_value_t = 0.1)]
+    pub scarce_ratio: f64,
+    /// Share of confirmed orders then cancelled.
+    #[arg(long, default_value_t = 0.05)]
+    pub cancel_ratio: f64,
+    /// Longest wait for one order to become final before it counts as unfinished.
+    #[arg(long, default_value_t = 60)]
+    pub final_timeout_secs: u64,
+}
 
-/// Runs the demo.
-pub async fn run(_args: DemoArgs, _settings: &Settings) -> anyhow::Result<()> {
-    anyhow::bail!("demo: being built")
+/// How one order ended, as the read API says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Confirmed,
+    RejectedStock,
+    RejectedPayment,
+    Cancelled,
+    Expired,
+    Unfinished,
+    Failed,
+}
+
+/// Counters and the time-to-final histogram, shared by the order tasks.
+#[derive(Debug)]
+struct Stats {
+    placed: u64,
+    outcomes: [u64; 7],
+    to_final: Histogram<u64>,
+}
+
+impl Stats {
+    fn new() -> anyhow::Result<Self> {
+        Ok(Self {
+            placed: 0,
+            outcomes: [0; 7],
+            to_final: Histogram::new_with_bounds(1, 3_600_000, 3)?,
+        })
+    }
+
+    fn finished(&self) -> u64 {
+        self.outcomes.iter().sum()
+    }
+
+    fn line(&self, elapsed: Duration) -> String {
+        let [
+            confirmed,
+            stock,
+            payment,
+            cancelled,
+            expired,
+            unfinished,
+            failed,
+        ] = self.outcomes;
+        let secs = elapsed.as_secs_f64().max(0.001);
+        format!(
+            "{:>6.1}s placed={} ({:.1}/s) final={} confirmed={confirmed} rejected_stock={stock} rejected_payment={payment} cancelled={cancelled} expired={expired} unfinished={unfinished} failed={failed} p50={}ms p99={}ms",
+            secs,
+            self.placed,
+            self.placed as f64 / secs,
+            self.finished(),
+            self.to_final.value_at_quantile(0.50),
+            self.to_final.value_at_quantile(0.99),
+        )
+    }
+}
+
+/// What the order tasks share.
+struct Demo {
+    client: Client,
+    url: String,
+    args: DemoArgs,
+    rich: Vec<String>,
+    poor: Vec<String>,
+    skus: Vec<String>,
+    scarce: String,
+    stats: Mutex<Stats>,
+}
+
+/// Runs the demo until `--orders` are final (or forever with 0), printing a live summary.
+#[allow(clippy::print_stdout)]
+pub async fn run(args: DemoArgs, settings: &Settings) -> anyhow::Result<()> {
+    if !args.rate.is_finite() || args.rate <= 0.0 {
+        bail!("--rate must be positive");
+    }
+    let url = args.url.clone().unwrap_or_else(|| {
+        let host = if settings.http.host == "0.0.0.0" {
+            "127.0.0.1"
+        } else {
+            &settings.http.host
+        };
+        format!("http://{host}:{}", settings.http.port)
+    });
+    let client = Client::builder().timeout(Duration::from_secs(30)).build()?;
+    let demo = Arc::new(setup(client, url, args).await?);
+    println!(
+        "demo: {} customers, {} SKUs (+1 scarce) at {}; placing orders at {}/s",
+        demo.rich.len() + demo.poor.len(),
+        demo.skus.len(),
+        demo.url,
+        demo.args.rate
+    );
+    let started = Instant::now();
+    let reporter = tokio::spawn(report(demo.clone(), started));
+    let result = place_orders(demo.clone()).await;
+    reporter.abort();
+    let stats = demo
+        .stats
+        .lock()
+        .map_err(|_| anyhow::anyhow!("stats poisoned"))?;
+    println!("{}", stats.line(started.elapsed()));
+    result
+}
+
+/// Registers the customers and restocks the SKUs.
+async fn setup(client: Client, url: String, args: DemoArgs) -> anyhow::Result<Demo> {
+    let run = Uuid::new_v4().simple().to_string();
+    let run = &run[..8];
+    let skus: Vec<String> = ["TEA", "COFFEE", "MUG", "KETTLE", "BISCUIT", "SPOON"]
+        .iter()
+        .map(|name| format!("{name}-{run}").to_uppercase())
+        .collect();
+    let scarce = format!("LIMITED-{run}").to_uppercase();
+    let demo = Demo {
+        client,
+        url,
+        rich: Vec::new(),
+        poor: Vec::new(),
+        skus,
+        scarce,
+        stats: Mutex::new(Stats::new()?),
+        args,
+    };
+    for sku in &demo.skus {
+        demo.post(
+            &format!("/api/inventory/{sku}/restock"),
+            json!({"quantity": 1_000_000}),
+        )
+        .await?;
+    }
+    let scarce_units = (demo.args.orders.max(1000) as f64 * demo.args.scarce_ratio / 4.0)
+        .ceil()
+        .max(1.0);
+    demo.post(
+        &format!("/api/inventory/{}/restock", demo.scarce),
+        json!({"quantity": scarce_units as u64}),
+    )
+    .await?;
+    let mut demo = demo;
+    let poor_count = ((demo.args.customers as f64) * demo.args.decline_ratio)
+        .ceil()
+        .max(1.0) as usize;
+    for i in 0..demo.args.customers.max(2) {
+        let poor = i < poor_count;
+        let limit = if poor { 500 } else { 1_000_000_000 };
+        let answer = demo
+            .post("/api/customers", json!({"name": format!("Demo customer {i}"), "email": format!("demo-{run}-{i}@example.com"), "credit_limit_cents": limit, "currency": "EUR"}))
+            .await?;
+        let id = answer["customer_id"]
+            .as_str()
+            .context("customer_id in the answer")?
+            .to_owned();
+        if poor {
+            demo.poor.push(id)
+        } else {
+            demo.rich.push(id)
+        }
+    }
+    Ok(demo)
+}
+
+/// Places orders at the configured rate, each followed by its own task.
+async fn place_orders(demo: Arc<Demo>) -> anyhow::Result<()> {
+    let in_flight = Arc::new(Semaphore::new(2_000));
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / demo.args.rate));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut placed = 0u64;
+    loop {
+        if demo.args.orders > 0 && placed >= demo.args.orders {
+            break;
+        }
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = tokio::signal::ctrl_c() => break,
+        }
+        let permit = in_flight.clone().acquire_owned().await?;
+        let demo = demo.clone();
+        tasks.spawn(async move {
+            let outcome = demo.one_order().await;
+            demo.record(outcome);
+            drop(permit);
+        });
+        placed += 1;
+        while tasks.try_join_next().is_some() {}
+    }
+    tokio::select! {
+        _ = async { while tasks.join_next().await.is_some() {} } => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    Ok(())
+}
+
+#[allow(clippy::print_stdout)]
+async fn report(demo: Arc<Demo>, started: Instant) {
+    let mut every = tokio::time::interval(Duration::from_secs(2));
+    every.tick().await;
+    loop {
+        every.tick().await;
+        if let Ok(stats) = demo.stats.lock() {
+            println!("{}", stats.line(started.elapsed()));
+        }
+    }
+}
+
+impl Demo {
+    async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.url))
+            .json(&body)
+            .send()
+            .await
+            .with_context(|| format!("POST {path}"))?;
+        let status = response.status();
+        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            bail!("POST {path} answered {status}: {answer}");
+        }
+        Ok(answer)
+    }
+
+    fn record(&self, (outcome, to_final): (Outcome, Option<Duration>)) {
+        if let Ok(mut stats) = self.stats.lock() {
+            stats.outcomes[outcome as usize] += 1;
+            if let Some(elapsed) = to_final {
+                let ms = u64::try_from(elapsed.as_millis())
+                    .unwrap_or(u64::MAX)
+                    .max(1);
+                let _ = stats.to_final.record(ms);
+            }
+        }
+    }
+
+    /// Places one order and follows it to its final state.
+    async fn one_order(&self) -> (Outcome, Option<Duration>) {
+        let poor = fastrand::f64() < self.args.decline_ratio;
+        let customers = if poor && !self.poor.is_empty() {
+            &self.poor
+        } else {
+            &self.rich
+        };
+        let customer = &customers[fastrand::usize(..customers.len())];
+        let mut lines = Vec::new();
+        let mut skus = self.skus.clone();
+        fastrand::shuffle(&mut skus);
+        for sku in skus.iter().take(fastrand::usize(1..=3)) {
+            lines.push(json!({"sku": sku, "quantity": fastrand::u32(1..=3), "unit_price_cents": fastrand::i64(150..=2_500)}));
+        }
+        if fastrand::f64() < self.args.scarce_ratio {
+            lines.push(json!({"sku": self.scarce, "quantity": 1, "unit_price_cents": 9_900}));
+        }
+        let started = Instant::now();
+        let placed = self
+            .post(
+                "/api/orders",
+                json!({"customer_id": customer, "currency": "EUR", "lines": lines}),
+            )
+            .await;
+        if let Ok(mut stats) = self.stats.lock() {
+            stats.placed += 1;
+        }
+        let Some(order) = placed
+            .ok()
+            .and_then(|a| a["order_id"].as_str().map(str::to_owned))
+        else {
+            return (Outcome::Failed, None);
+        };
+        let timeout = Duration::from_secs(self.args.final_timeout_secs);
+        let Some(first) = self.wait_final(&order, timeout).await else {
+            return (Outcome::Unfinished, None);
+        };
+        let to_final = started.elapsed();
+        let outcome = classify(&first);
+        if outcome == Outcome::Confirmed && fastrand::f64() < self.args.cancel_ratio {
+            if self
+                .post(
+                    &format!("/api/orders/{order}/cancel"),
+                    json!({"reason": "changed my mind (demo)"}),
+                )
+                .await
+                .is_err()
+            {
+                return (Outcome::Failed, Some(to_final));
+            }
+            return match self.wait_final(&order, timeout).await.map(|o| classify(&o)) {
+                Some(Outcome::Cancelled) => (Outcome::Cancelled, Some(to_final)),
+                _ => (Outcome::Unfinished, Some(to_final)),
+            };
+        }
+        (outcome, Some(to_final))
+    }
+
+    /// Polls the read API until the order is final (a cancelled order only once cancelled).
+    async fn wait_final(&self, order: &str, timeout: Duration) -> Option<Value> {
+        let until = Instant::now() + timeout;
+        let mut pause = Duration::from_millis(20);
+        while Instant::now() < until {
+            if let Some(view) = self.final_view(order).await {
+                return Some(view);
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(200));
+        }
+        None
+    }
+}
+
+impl Demo {
+    /// The order as the read API shows it, when it is final.
+    async fn final_view(&self, order: &str) -> Option<Value> {
+        let url = format!("{}/api/orders/{order}", self.url);
+        let response = self.client.get(url).send().await.ok()?;
+        if response.status() != StatusCode::OK {
+            return None;
+        }
+        let view = response.json::<Value>().await.ok()?;
+        let status = view["status"].as_str().unwrap_or_default();
+        ["confirmed", "rejected", "cancelled", "expired"]
+            .contains(&status)
+            .then_some(view)
+    }
+}
+
+fn classify(view: &Value) -> Outcome {
+    match view["status"].as_str().unwrap_or_default() {
+        "confirmed" => Outcome::Confirmed,
+        "cancelled" => Outcome::Cancelled,
+        "expired" => Outcome::Expired,
+        "rejected"
+            if view["rejection_reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("out of stock")) =>
+        {
+            Outcome::RejectedStock
+        }
+        "rejected" => Outcome::RejectedPayment,
+        _ => Outcome::Unfinished,
+    }
 }

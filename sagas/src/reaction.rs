@@ -144,6 +144,20 @@ pub enum Reaction {
 }
 
 impl Reaction {
+    /// The aggregate it acts on, e.g. `InventoryItem/TEA-1`: reactions to one target run in
+    /// order, reactions to different targets may run concurrently. A deadline belongs to its
+    /// order.
+    pub fn target(&self) -> String {
+        match self {
+            Self::Inventory { sku, .. } => format!("InventoryItem/{sku}"),
+            Self::Customer { customer_id, .. } => format!("Customer/{customer_id}"),
+            Self::Payment { order_id, .. } => format!("Payment/{order_id}"),
+            Self::Order { order_id, .. }
+            | Self::ScheduleDeadline { order_id, .. }
+            | Self::ClearDeadline { order_id } => format!("Order/{order_id}"),
+        }
+    }
+
     /// A short description for logs and spans, e.g. `Inventory.Reserve`.
     pub fn name(&self) -> &'static str {
         match self {

@@ -1,14 +1,15 @@
 //! The participant worker: one consumer group per participant (`saga.<name>`,
 //! `read_committed`), at-least-once with idempotent reactions.
 //!
-//! A batch is split by partition; partitions run concurrently, the messages of one partition
-//! in order (per-aggregate order holds). Offsets are committed after the whole batch is
+//! A batch's reactions are grouped by the aggregate they act on: each group runs in message
+//! order (so a release follows its reservation), the groups concurrently, and a hot
+//! aggregate sees its commands one at a time instead of racing for its version. Offsets are committed after the whole batch is
 //! handled, so a crash redelivers at most the batch in flight, and the domain turns every
 //! repeated command into a no-op. A message that cannot be decoded, or whose reaction keeps
 //! failing after the bounded retries, goes to `<topic>.dlq` with its original bytes and the
 //! error; the participant carries on.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use causeway_domain::OrderEvent;
@@ -20,7 +21,7 @@ use causeway_infra::metrics::{SAGA_DEAD_LETTERS, SAGA_OUTCOMES, SAGA_REACTIONS, 
 use causeway_infra::topics::{EventStream, Topics};
 use causeway_projections::dlq::DeadLetters;
 use causeway_projections::lag::ConsumerLag;
-use futures::future::try_join_all;
+use futures::stream::{self, StreamExt};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
@@ -30,7 +31,7 @@ use uuid::Uuid;
 
 use crate::SagaError;
 use crate::event::SagaEvent;
-use crate::reaction::Participant;
+use crate::reaction::{Participant, Reaction};
 use crate::reactor::{Cause, Outcome, Reactor};
 
 const BATCH_WAIT: Duration = Duration::from_millis(20);
@@ -51,6 +52,17 @@ struct Incoming {
     event: SagaEvent,
     cause: Cause,
 }
+
+/// One message with its reactions, ready to run.
+struct Handled<'m> {
+    message: &'m OwnedMessage,
+    incoming: Incoming,
+    reactions: Vec<Reaction>,
+    span: tracing::Span,
+}
+
+/// Targets (aggregates) whose reactions run at the same time.
+const CONCURRENT_TARGETS: usize = 8;
 
 /// Why a message was not decoded.
 enum Undecodable {
@@ -176,41 +188,99 @@ impl ParticipantWorker {
         batch
     }
 
-    /// Handles the partitions of a batch concurrently, each in order.
+    /// Decodes the batch, then runs its reactions grouped by the aggregate they act on:
+    /// each group in message order, the groups concurrently. A hot aggregate (a popular SKU)
+    /// then sees its commands one after the other instead of racing for its version, and
+    /// per-aggregate order is kept. Messages that cannot be decoded or handled are
+    /// dead-lettered.
     async fn handle_batch(
         &self,
         dead_letters: &DeadLetters,
         batch: &[OwnedMessage],
     ) -> Result<(), SagaError> {
-        let mut partitions: BTreeMap<(&str, i32), Vec<&OwnedMessage>> = BTreeMap::new();
+        let mut handled: Vec<Handled<'_>> = Vec::with_capacity(batch.len());
         for message in batch {
-            partitions
-                .entry((message.topic(), message.partition()))
-                .or_default()
-                .push(message);
-        }
-        try_join_all(partitions.into_values().map(|messages| async move {
-            for message in messages {
-                self.handle(dead_letters, message).await?;
+            match self.prepare(message).await {
+                Ok(prepared) => handled.push(prepared),
+                Err(Undecodable::Transient(error)) => return Err(error),
+                Err(Undecodable::Poison(reason)) => {
+                    self.dead_letter(dead_letters, message, &reason).await?;
+                }
             }
-            Ok::<(), SagaError>(())
-        }))
-        .await?;
+        }
+        // (message, reaction) indices per target, in message order.
+        let mut groups: Vec<Vec<(usize, usize)>> = Vec::new();
+        let mut index_of: HashMap<String, usize> = HashMap::new();
+        for (at, prepared) in handled.iter().enumerate() {
+            for (nth, reaction) in prepared.reactions.iter().enumerate() {
+                let group = *index_of.entry(reaction.target()).or_insert_with(|| {
+                    groups.push(Vec::new());
+                    groups.len() - 1
+                });
+                groups[group].push((at, nth));
+            }
+        }
+        let failures: Vec<(usize, String)> = stream::iter(groups)
+            .map(|group| self.run_group(&handled, group))
+            .buffer_unordered(CONCURRENT_TARGETS)
+            .flat_map(stream::iter)
+            .collect()
+            .await;
+        let mut failed: BTreeMap<usize, String> = BTreeMap::new();
+        for (at, failure) in failures {
+            failed.entry(at).or_insert(failure);
+        }
+        for (at, failure) in failed {
+            let reason = format!("reaction failed after retries: {failure}");
+            self.dead_letter(dead_letters, handled[at].message, &reason)
+                .await?;
+        }
         Ok(())
     }
 
-    async fn handle(
+    /// Runs one target's reactions in order; answers the messages whose reaction failed.
+    async fn run_group(
         &self,
-        dead_letters: &DeadLetters,
-        message: &OwnedMessage,
-    ) -> Result<(), SagaError> {
-        let incoming = match self.decode(message).await {
-            Ok(incoming) => incoming,
-            Err(Undecodable::Transient(error)) => return Err(error),
-            Err(Undecodable::Poison(reason)) => {
-                return self.dead_letter(dead_letters, message, &reason).await;
+        handled: &[Handled<'_>],
+        group: Vec<(usize, usize)>,
+    ) -> Vec<(usize, String)> {
+        let mut failures = Vec::new();
+        for (at, nth) in group {
+            let prepared = &handled[at];
+            let reaction = &prepared.reactions[nth];
+            let run = self.reactor.run(reaction, &prepared.incoming.cause);
+            match run.instrument(prepared.span.clone()).await {
+                Ok(outcome) => self.note(reaction, &outcome),
+                Err(error) => {
+                    failures.push((at, format!("{}: {}", reaction.name(), error_chain(&error))));
+                }
             }
-        };
+        }
+        failures
+    }
+
+    fn note(&self, reaction: &Reaction, outcome: &Outcome) {
+        if let Outcome::Refused(code) = outcome {
+            tracing::info!(
+                reaction = reaction.name(),
+                code,
+                "reaction refused: the saga has moved on"
+            );
+        }
+        metrics::counter!(SAGA_REACTIONS, label::PARTICIPANT => self.participant.name(),
+            label::REACTION => reaction.name(), label::OUTCOME => outcome.label())
+        .increment(1);
+    }
+
+    /// Decodes one message and works out its reactions, under a span that continues its
+    /// trace.
+    async fn prepare<'m>(&self, message: &'m OwnedMessage) -> Result<Handled<'m>, Undecodable> {
+        let incoming = self.decode(message).await?;
+        let reactions = self
+            .participant
+            .react(&incoming.aggregate_id, &incoming.event)
+            .map_err(Undecodable::Poison)?;
+        count_outcome(self.participant, &incoming.event);
         let span = tracing::info_span!(
             "saga.react",
             otel.name = %format!("{} reacts to {}", self.participant, incoming.event.event_type()),
@@ -224,39 +294,12 @@ impl ParticipantWorker {
         if let Some(traceparent) = &incoming.cause.traceparent {
             causeway_infra::telemetry::continue_trace(&span, traceparent);
         }
-        match self.react(&incoming).instrument(span).await {
-            Ok(()) => Ok(()),
-            Err(failure) => {
-                let reason = format!("reaction failed after retries: {failure}");
-                self.dead_letter(dead_letters, message, &reason).await
-            }
-        }
-    }
-
-    /// Runs every reaction to one event; stops at the first that keeps failing.
-    async fn react(&self, incoming: &Incoming) -> Result<(), String> {
-        count_outcome(self.participant, &incoming.event);
-        let reactions = self
-            .participant
-            .react(&incoming.aggregate_id, &incoming.event)?;
-        for reaction in &reactions {
-            let outcome = self
-                .reactor
-                .run(reaction, &incoming.cause)
-                .await
-                .map_err(|e| format!("{}: {}", reaction.name(), error_chain(&e)))?;
-            if let Outcome::Refused(code) = outcome {
-                tracing::info!(
-                    reaction = reaction.name(),
-                    code,
-                    "reaction refused: the saga has moved on"
-                );
-            }
-            metrics::counter!(SAGA_REACTIONS, label::PARTICIPANT => self.participant.name(),
-                label::REACTION => reaction.name(), label::OUTCOME => outcome.label())
-            .increment(1);
-        }
-        Ok(())
+        Ok(Handled {
+            message,
+            incoming,
+            reactions,
+            span,
+        })
     }
 
     async fn dead_letter(

@@ -205,27 +205,35 @@ async fn cancelling_a_confirmed_order_refunds_it_and_releases_credit_and_stock()
 async fn a_pending_order_expires_at_its_deadline_across_a_restart_and_is_compensated() {
     let db = TestDatabase::migrated().await;
     let mut settings = causeway_tests::shop::shop_settings(&db.settings);
-    settings.sagas.order_timeout_ms = 3_000;
+    settings.sagas.order_timeout_ms = 15_000;
     settings.sagas.participants = vec!["payment".into(), "order".into()];
     let shop = Shop::start_with(db.pool.clone(), settings.clone(), &Roles::all()).await;
     let sku = new_sku("item");
     shop.restock(&sku, 10).await;
     let customer = shop.customer(5_000).await;
     let order = shop.order(&customer, &[(&sku, 2, 100)]).await;
-    shop.wait_for(&order, "pending", WITHIN).await;
     eventually(WITHIN, "the deadline to be stored", || async {
         deadline_count(&shop, &order).await.eq(&1).then_some(())
     })
     .await;
-    let (pool, mut settings) = shop.stop().await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(
-        sqlx::query_scalar::<_, String>("SELECT status FROM orders WHERE order_id = $1")
+    let deadline: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("SELECT deadline FROM order_deadlines WHERE order_id = $1")
             .bind(&order)
-            .fetch_one(&pool)
+            .fetch_one(&shop.pool)
             .await
-            .unwrap(),
-        "pending"
+            .unwrap();
+    let (pool, mut settings) = shop.stop().await;
+    let expired_before = expiries(&pool, &order).await;
+    assert_eq!(
+        expired_before, 0,
+        "the platform stopped before the deadline"
+    );
+    let left = (deadline - chrono::Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(left + Duration::from_secs(1)).await;
+    assert_eq!(
+        expiries(&pool, &order).await,
+        0,
+        "nothing runs while it is down"
     );
 
     settings.sagas.participants = vec!["inventory".into(), "payment".into(), "order".into()];
@@ -242,6 +250,16 @@ async fn a_pending_order_expires_at_its_deadline_across_a_restart_and_is_compens
     })
     .await;
     shop.stop().await;
+}
+
+async fn expiries(pool: &sqlx::PgPool, order: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE aggregate_id = $1 AND event_type = 'OrderExpired'",
+    )
+    .bind(order)
+    .fetch_one(pool)
+    .await
+    .unwrap()
 }
 
 async fn deadline_count(shop: &Shop, order: &str) -> i64 {
