@@ -25,6 +25,9 @@ pub struct DemoArgs {
     /// Base URL of the platform (default: this machine's `http` settings).
     #[arg(long)]
     pub url: Option<String>,
+    /// Base URL of the query API, when another process serves it (default: `--url`).
+    #[arg(long)]
+    pub read_url: Option<String>,
     /// Customers to register.
     #[arg(long, default_value_t = 20)]
     pub customers: usize,
@@ -108,6 +111,7 @@ impl Stats {
 struct Demo {
     client: Client,
     url: String,
+    read_url: String,
     args: DemoArgs,
     rich: Vec<String>,
     poor: Vec<String>,
@@ -160,9 +164,11 @@ async fn setup(client: Client, url: String, args: DemoArgs) -> anyhow::Result<De
         .map(|name| format!("{name}-{run}").to_uppercase())
         .collect();
     let scarce = format!("LIMITED-{run}").to_uppercase();
+    let read_url = args.read_url.clone().unwrap_or_else(|| url.clone());
     let demo = Demo {
         client,
         url,
+        read_url,
         rich: Vec::new(),
         poor: Vec::new(),
         skus,
@@ -358,7 +364,7 @@ impl Demo {
 impl Demo {
     /// The order as the read API shows it, when it is final.
     async fn final_view(&self, order: &str) -> Option<Value> {
-        let url = format!("{}/api/orders/{order}", self.url);
+        let url = format!("{}/api/orders/{order}", self.read_url);
         let response = self.client.get(url).send().await.ok()?;
         if response.status() != StatusCode::OK {
             return None;

@@ -12,12 +12,13 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let settings = match Settings::load(cli.config.as_deref()) {
+    let mut settings = match Settings::load(cli.config.as_deref()) {
         Ok(settings) => settings,
         Err(error) => {
             return fail_before_logging(&anyhow::Error::new(error).context("loading settings"));
         }
     };
+    name_service_after_role(&cli.command, &mut settings);
     let telemetry = match telemetry::init(&settings.telemetry) {
         Ok(guard) => guard,
         Err(error) => {
@@ -35,6 +36,21 @@ async fn main() -> ExitCode {
     // The last spans are exported on a blocking flush that needs the runtime running.
     let _ = tokio::task::spawn_blocking(move || drop(telemetry)).await;
     code
+}
+
+/// A process serving one role reports as `causeway-<role>` (e.g. `causeway-relay`) unless a
+/// service name was configured, so each role is its own service in Jaeger.
+fn name_service_after_role(command: &Command, settings: &mut Settings) {
+    const DEFAULT_NAME: &str = "causeway";
+    if let Command::Serve { roles } = command
+        && let [role] = roles.as_slice()
+        && settings.telemetry.service_name == DEFAULT_NAME
+    {
+        let role = clap::ValueEnum::to_possible_value(role)
+            .map(|v| v.get_name().to_owned())
+            .unwrap_or_default();
+        settings.telemetry.service_name = format!("{DEFAULT_NAME}-{role}");
+    }
 }
 
 /// Before the subscriber exists, stderr is the only place to say what went wrong.
