@@ -146,10 +146,7 @@ async fn a_rejection_is_the_handle_error_and_sinks_nothing() {
         order_id: OrderId::try_from(Uuid::from_u128(1)).expect("not nil"),
     };
     let rejection = aggregate.handle(release, &(), &sink).await;
-    assert_eq!(
-        rejection,
-        Err(causeway_domain::CustomerRejection::NotFound)
-    );
+    assert_eq!(rejection, Err(causeway_domain::CustomerRejection::NotFound));
     assert!(sink.collect().await.is_empty());
 }
 
