@@ -118,6 +118,7 @@ struct Demo {
     skus: Vec<String>,
     scarce: String,
     stats: Mutex<Stats>,
+    started: Instant,
 }
 
 /// Runs the demo until `--orders` are final (or forever with 0), printing a live summary.
@@ -143,7 +144,7 @@ pub async fn run(args: DemoArgs, settings: &Settings) -> anyhow::Result<()> {
         demo.url,
         demo.args.rate
     );
-    let started = Instant::now();
+    let started = demo.started;
     let reporter = tokio::spawn(report(demo.clone(), started));
     let result = place_orders(demo.clone()).await;
     reporter.abort();
@@ -174,6 +175,7 @@ async fn setup(client: Client, url: String, args: DemoArgs) -> anyhow::Result<De
         skus,
         scarce,
         stats: Mutex::new(Stats::new()?),
+        started: Instant::now(),
         args,
     };
     for sku in &demo.skus {
@@ -211,10 +213,12 @@ async fn setup(client: Client, url: String, args: DemoArgs) -> anyhow::Result<De
             demo.rich.push(id)
         }
     }
+    demo.started = Instant::now();
     Ok(demo)
 }
 
 /// Places orders at the configured rate, each followed by its own task.
+#[allow(clippy::print_stdout)]
 async fn place_orders(demo: Arc<Demo>) -> anyhow::Result<()> {
     let in_flight = Arc::new(Semaphore::new(2_000));
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / demo.args.rate));
@@ -239,6 +243,12 @@ async fn place_orders(demo: Arc<Demo>) -> anyhow::Result<()> {
         placed += 1;
         while tasks.try_join_next().is_some() {}
     }
+    let placing = demo.started.elapsed();
+    println!(
+        "demo: {placed} orders sent in {:.1}s ({:.1}/s sustained); waiting for them to finish",
+        placing.as_secs_f64(),
+        placed as f64 / placing.as_secs_f64().max(0.001)
+    );
     tokio::select! {
         _ = async { while tasks.join_next().await.is_some() {} } => {}
         _ = tokio::signal::ctrl_c() => {}
@@ -355,7 +365,7 @@ impl Demo {
                 return Some(view);
             }
             tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_millis(200));
+            pause = (pause * 2).min(Duration::from_millis(100));
         }
         None
     }

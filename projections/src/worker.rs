@@ -169,6 +169,10 @@ impl<P: Projection> ProjectionWorker<P> {
             .set("auto.offset.reset", "earliest")
             // Eager: every assignment follows a full revocation (see the module docs).
             .set("partition.assignment.strategy", "range")
+            // A worker killed without leaving its group holds its partitions until its
+            // session expires: keep that short, so a restarted one resumes within seconds.
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "1000")
             // Notice topics the relay creates after this worker subscribed.
             .set("topic.metadata.refresh.interval.ms", "2000")
             .create_with_context(context)?;

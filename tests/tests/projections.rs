@@ -127,7 +127,7 @@ async fn a_projection_killed_mid_stream_loses_and_duplicates_nothing_after_resta
             )
         })
         .collect();
-    wait_for_view(&db.pool, &expected, Duration::from_secs(120)).await;
+    wait_for_view(&db.pool, &expected, Duration::from_secs(240)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
