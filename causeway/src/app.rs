@@ -25,6 +25,11 @@ use tower_http::trace::TraceLayer;
 use crate::http;
 use crate::roles::{Role, Roles};
 
+/// How long open connections may finish once shutdown starts.
+const DRAIN: Duration = Duration::from_secs(10);
+/// How long the background roles may take to stop after that.
+const STOP_WAIT: Duration = Duration::from_secs(30);
+
 /// A built (bound, not yet serving) platform.
 pub struct Application {
     listener: TcpListener,
@@ -100,11 +105,29 @@ impl Application {
             running.spawn(worker(stopped.clone()));
         }
         tracing::info!(port = self.listener.local_addr()?.port(), "serving HTTP");
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let (requested, shutting_down) = tokio::sync::oneshot::channel::<()>();
+        let shutdown = async move {
+            shutdown.await;
+            let _ = requested.send(());
+        };
+        let serving = axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown);
+        // Connections get `DRAIN` to finish once shutdown starts; one left open (a client
+        // holding a keep-alive connection) must not keep the roles from stopping.
+        let served = tokio::select! {
+            served = serving => served,
+            () = async {
+                let _ = shutting_down.await;
+                tokio::time::sleep(DRAIN).await;
+            } => {
+                tracing::warn!(drain = ?DRAIN, "connections still open after the drain; closing them");
+                Ok(())
+            }
+        };
         let _ = stop.send(true);
-        while running.join_next().await.is_some() {}
+        let stopping = async { while running.join_next().await.is_some() {} };
+        if tokio::time::timeout(STOP_WAIT, stopping).await.is_err() {
+            tracing::warn!(wait = ?STOP_WAIT, "background roles still running; leaving them");
+        }
         served
     }
 
