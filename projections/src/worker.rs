@@ -123,7 +123,7 @@ impl<P: Projection> ProjectionWorker<P> {
     fn run_blocking(&self, handle: &Handle, stop: &watch::Receiver<bool>) {
         let name = self.projection.name();
         tracing::info!(projection = name, group = %self.group_id(), "projection worker started");
-        while !*stop.borrow() {
+        while !stopping(stop) {
             match self.consume(handle, stop) {
                 Ok(()) => break,
                 Err(error) => {
@@ -145,7 +145,7 @@ impl<P: Projection> ProjectionWorker<P> {
         let scope = &self.settings.kafka.topic_prefix;
         let name = format!("projection.{}", self.projection.name());
         let mut lag = ConsumerLag::new(scope, name, stop);
-        while !*stop.borrow() {
+        while !stopping(stop) {
             lag.tick(&consumer);
             let batch = self.next_batch(&consumer);
             if consumer.context().seek_failed() {
@@ -339,10 +339,16 @@ fn log_poll_error(projection: &str, error: &KafkaError) {
     }
 }
 
+/// Whether the worker should stop: told so, or whoever could tell it is gone (a dropped
+/// sender would otherwise leave the worker polling forever).
+fn stopping(stop: &watch::Receiver<bool>) -> bool {
+    *stop.borrow() || stop.has_changed().is_err()
+}
+
 /// Sleeps `duration` in small steps, returning early when `stop` turns true.
 fn pause(duration: Duration, stop: &watch::Receiver<bool>) {
     let until = Instant::now() + duration;
-    while Instant::now() < until && !*stop.borrow() {
+    while Instant::now() < until && !stopping(stop) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
