@@ -4,20 +4,33 @@
 //! to customers whose credit is too small: payment declined), restocks SKUs (plenty of most,
 //! little of one scarce SKU: out of stock), then places orders at a steady `--rate` over HTTP
 //! and follows each through the read API until it is final, cancelling a `--cancel-ratio`
-//! share of the confirmed ones (refund and compensation). A live summary shows orders/s, the
+//! share of the confirmed ones (refund and compensation). Orders are followed by one scan of
+//! the newest orders every [`SCAN_EVERY`] (not one poll per order), so following costs the
+//! platform about the same however many orders are in flight. A live summary shows orders/s, the
 //! outcomes so far and the p50/p99 time from `POST /api/orders` to a final state. An order
 //! expires only when a participant is down past its deadline: stop the `sagas` role to see it.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use causeway_infra::Settings;
+use chrono::{DateTime, Utc};
 use hdrhistogram::Histogram;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, oneshot};
 use uuid::Uuid;
+
+/// How often the followed orders are looked up.
+pub const SCAN_EVERY: Duration = Duration::from_millis(50);
+/// Scans read back to this long before the oldest followed order was placed (clock skew
+/// between the demo and the platform).
+const SCAN_MARGIN: chrono::TimeDelta = chrono::TimeDelta::seconds(5);
+/// Most orders one scan page holds (the query API's largest page).
+const SCAN_PAGE: usize = 500;
+const FINAL: [&str; 4] = ["confirmed", "rejected", "cancelled", "expired"];
 
 /// `causeway demo` options.
 #[derive(Debug, Clone, clap::Args)]
@@ -80,8 +93,9 @@ impl Stats {
         })
     }
 
+    /// Orders that reached a final state (not unfinished, not failed).
     fn finished(&self) -> u64 {
-        self.outcomes.iter().sum()
+        self.outcomes[..5].iter().sum()
     }
 
     fn line(&self, elapsed: Duration) -> String {
@@ -119,6 +133,16 @@ struct Demo {
     scarce: String,
     stats: Mutex<Stats>,
     started: Instant,
+    followed: Mutex<HashMap<String, Followed>>,
+}
+
+/// An order waiting for a state.
+struct Followed {
+    /// Waiting for `cancelled` (after a cancel), not just any final state.
+    cancelled: bool,
+    /// Shortly before it was placed (the demo's clock).
+    since: DateTime<Utc>,
+    done: oneshot::Sender<Value>,
 }
 
 /// Runs the demo until `--orders` are final (or forever with 0), printing a live summary.
@@ -146,8 +170,10 @@ pub async fn run(args: DemoArgs, settings: &Settings) -> anyhow::Result<()> {
     );
     let started = demo.started;
     let reporter = tokio::spawn(report(demo.clone(), started));
+    let follower = tokio::spawn(follow(demo.clone()));
     let result = place_orders(demo.clone()).await;
     reporter.abort();
+    follower.abort();
     let stats = demo
         .stats
         .lock()
@@ -176,6 +202,7 @@ async fn setup(client: Client, url: String, args: DemoArgs) -> anyhow::Result<De
         scarce,
         stats: Mutex::new(Stats::new()?),
         started: Instant::now(),
+        followed: Mutex::new(HashMap::new()),
         args,
     };
     for sku in &demo.skus {
@@ -316,6 +343,7 @@ impl Demo {
             lines.push(json!({"sku": self.scarce, "quantity": 1, "unit_price_cents": 9_900}));
         }
         let started = Instant::now();
+        let since = Utc::now();
         let placed = self
             .post(
                 "/api/orders",
@@ -332,7 +360,7 @@ impl Demo {
             return (Outcome::Failed, None);
         };
         let timeout = Duration::from_secs(self.args.final_timeout_secs);
-        let Some(first) = self.wait_final(&order, timeout).await else {
+        let Some(first) = self.wait_for(&order, false, since, timeout).await else {
             return (Outcome::Unfinished, None);
         };
         let to_final = started.elapsed();
@@ -348,7 +376,11 @@ impl Demo {
             {
                 return (Outcome::Failed, Some(to_final));
             }
-            return match self.wait_final(&order, timeout).await.map(|o| classify(&o)) {
+            return match self
+                .wait_for(&order, true, since, timeout)
+                .await
+                .map(|o| classify(&o))
+            {
                 Some(Outcome::Cancelled) => (Outcome::Cancelled, Some(to_final)),
                 _ => (Outcome::Unfinished, Some(to_final)),
             };
@@ -356,34 +388,117 @@ impl Demo {
         (outcome, Some(to_final))
     }
 
-    /// Polls the read API until the order is final (a cancelled order only once cancelled).
-    async fn wait_final(&self, order: &str, timeout: Duration) -> Option<Value> {
-        let until = Instant::now() + timeout;
-        let mut pause = Duration::from_millis(20);
-        while Instant::now() < until {
-            if let Some(view) = self.final_view(order).await {
-                return Some(view);
-            }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_millis(100));
+    /// Waits until [`follow`] sees the order final (`cancelled`: cancelled), or `timeout`.
+    async fn wait_for(
+        &self,
+        order: &str,
+        cancelled: bool,
+        since: DateTime<Utc>,
+        timeout: Duration,
+    ) -> Option<Value> {
+        let (done, seen) = oneshot::channel();
+        if let Ok(mut followed) = self.followed.lock() {
+            followed.insert(
+                order.to_owned(),
+                Followed {
+                    cancelled,
+                    since,
+                    done,
+                },
+            );
         }
-        None
+        let view = tokio::time::timeout(timeout, seen).await.ok()?.ok();
+        if view.is_none()
+            && let Ok(mut followed) = self.followed.lock()
+        {
+            followed.remove(order);
+        }
+        view
     }
-}
 
-impl Demo {
-    /// The order as the read API shows it, when it is final.
-    async fn final_view(&self, order: &str) -> Option<Value> {
-        let url = format!("{}/api/orders/{order}", self.read_url);
+    /// The oldest followed order's `since`, and how many are followed.
+    fn followed_window(&self) -> Option<(DateTime<Utc>, usize)> {
+        let followed = self.followed.lock().ok()?;
+        let oldest = followed.values().map(|f| f.since).min()?;
+        Some((oldest, followed.len()))
+    }
+
+    /// Hands the orders of `page` that reached what they wait for to their waiters; answers
+    /// whether any order is still followed.
+    fn settle(&self, page: &[Value]) -> bool {
+        let Ok(mut followed) = self.followed.lock() else {
+            return false;
+        };
+        for view in page {
+            let (Some(id), Some(status)) = (view["order_id"].as_str(), view["status"].as_str())
+            else {
+                continue;
+            };
+            let reached = followed.get(id).is_some_and(|f| {
+                if f.cancelled {
+                    status == "cancelled"
+                } else {
+                    FINAL.contains(&status)
+                }
+            });
+            if let Some(waiter) = reached.then(|| followed.remove(id)).flatten() {
+                let _ = waiter.done.send(view.clone());
+            }
+        }
+        !followed.is_empty()
+    }
+
+    /// One page of the newest orders (`GET /api/orders`), and the cursor of the next.
+    async fn orders_page(
+        &self,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Option<(Vec<Value>, Option<String>)> {
+        let mut url = reqwest::Url::parse(&format!("{}/api/orders", self.read_url)).ok()?;
+        url.query_pairs_mut()
+            .append_pair("limit", &limit.to_string());
+        if let Some(cursor) = cursor {
+            url.query_pairs_mut().append_pair("cursor", cursor);
+        }
         let response = self.client.get(url).send().await.ok()?;
         if response.status() != StatusCode::OK {
             return None;
         }
-        let view = response.json::<Value>().await.ok()?;
-        let status = view["status"].as_str().unwrap_or_default();
-        ["confirmed", "rejected", "cancelled", "expired"]
-            .contains(&status)
-            .then_some(view)
+        let mut page = response.json::<Value>().await.ok()?;
+        let items = match page["items"].take() {
+            Value::Array(items) => items,
+            _ => Vec::new(),
+        };
+        let next = page["next_cursor"].as_str().map(str::to_owned);
+        Some((items, next))
+    }
+}
+
+/// Every [`SCAN_EVERY`], reads the newest orders (newest first) back to shortly before the
+/// oldest followed one was placed, and settles the followed orders found there.
+async fn follow(demo: Arc<Demo>) {
+    let mut every = tokio::time::interval(SCAN_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let Some((oldest, count)) = demo.followed_window() else {
+            continue;
+        };
+        let floor = oldest - SCAN_MARGIN;
+        let limit = (count * 2).clamp(50, SCAN_PAGE);
+        let mut cursor: Option<String> = None;
+        while let Some((page, next)) = demo.orders_page(limit, cursor.as_deref()).await {
+            let more = demo.settle(&page);
+            let past_floor = page
+                .last()
+                .and_then(|v| v["placed_at"].as_str())
+                .and_then(|at| at.parse::<DateTime<Utc>>().ok())
+                .is_none_or(|at| at < floor);
+            match next {
+                Some(next) if more && !past_floor => cursor = Some(next),
+                _ => break,
+            }
+        }
     }
 }
 

@@ -154,6 +154,9 @@ pub struct TelemetrySettings {
     pub log_format: LogFormat,
     /// Default `EnvFilter` directives (`RUST_LOG` wins).
     pub log_filter: String,
+    /// A consumed event recorded longer ago than this is a replay (offsets reset, a consumer
+    /// far behind): its spans link to the event's trace instead of joining it.
+    pub replay_age_ms: u64,
 }
 
 /// How log lines are written.

@@ -57,6 +57,9 @@ impl ConsumerLag {
             return;
         }
         self.last = Some(Instant::now());
+        // Again on every measure: a predecessor dropped late (after a restart) may have
+        // reported the consumer restarting after this one reported it running.
+        roles::report(&self.scope, &self.consumer, RUNNING, true);
         match consumer.position() {
             Ok(positions) => self.report(consumer, &positions),
             Err(error) => {

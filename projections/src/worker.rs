@@ -46,7 +46,7 @@ pub struct WorkerConfig {
     pub retry_pause: Duration,
     /// An event recorded longer ago than this is being re-consumed (offsets reset, a
     /// consumer restored far behind): its span links to the event's trace instead of joining
-    /// it, so replays never grow old traces (see `spans`).
+    /// it, so replays never grow old traces (see `spans`). `telemetry.replay_age_ms`.
     pub replay_age: Duration,
 }
 
@@ -88,7 +88,10 @@ impl<P: Projection> ProjectionWorker<P> {
             pool,
             codec,
             projection,
-            config: WorkerConfig::default(),
+            config: WorkerConfig {
+                replay_age: Duration::from_millis(settings.telemetry.replay_age_ms),
+                ..WorkerConfig::default()
+            },
         }
     }
 

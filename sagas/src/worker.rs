@@ -8,8 +8,13 @@
 //! repeated command into a no-op. A message that cannot be decoded, or whose reaction keeps
 //! failing after the bounded retries, goes to `<topic>.dlq` with its original bytes and the
 //! error; the participant carries on.
+//!
+//! Each reaction's span continues the trace of the event it reacts to, unless the event was
+//! recorded longer than `telemetry.replay_age_ms` ago (a replay): then it only links to it.
+//! The participant's consumer lag is measured every few seconds on a blocking thread.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use causeway_domain::OrderEvent;
@@ -18,9 +23,11 @@ use causeway_infra::avro::{CodecError, EventCodec};
 use causeway_infra::error::error_chain;
 use causeway_infra::kafka::client_config;
 use causeway_infra::metrics::{SAGA_DEAD_LETTERS, SAGA_OUTCOMES, SAGA_REACTIONS, label};
+use causeway_infra::telemetry::{self, EventTrace};
 use causeway_infra::topics::{EventStream, Topics};
 use causeway_projections::dlq::DeadLetters;
-use causeway_projections::lag::ConsumerLag;
+use causeway_projections::lag::{self, ConsumerLag};
+use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message, OwnedMessage};
@@ -51,6 +58,8 @@ struct Incoming {
     sequence: Option<i64>,
     event: SagaEvent,
     cause: Cause,
+    /// When the event was stored (`recorded_at` header).
+    recorded_at: Option<DateTime<Utc>>,
 }
 
 /// One message with its reactions, ready to run.
@@ -115,12 +124,12 @@ impl ParticipantWorker {
     }
 
     async fn consume(&self, stop: &mut watch::Receiver<bool>) -> Result<(), SagaError> {
-        let consumer = self.consumer()?;
+        let consumer = Arc::new(self.consumer()?);
         let dead_letters = DeadLetters::new(&self.settings.kafka)?;
-        // Reports the participant running to /health/ready until this returns. (No lag: its
-        // watermark calls block, and this consumer lives on the async runtime.)
+        // Reports the participant running to /health/ready, and its lag, until this returns.
         let consumer_name = format!("saga.{}", self.participant);
-        let _running = ConsumerLag::new(&self.settings.kafka.topic_prefix, consumer_name, stop);
+        let running = ConsumerLag::new(&self.settings.kafka.topic_prefix, consumer_name, stop);
+        let _measuring = AbortOnDrop(tokio::spawn(measure_lag(running, Arc::clone(&consumer))));
         loop {
             let batch = tokio::select! {
                 batch = self.next_batch(&consumer) => batch,
@@ -282,6 +291,7 @@ impl ParticipantWorker {
             .map_err(Undecodable::Poison)?;
         count_outcome(self.participant, &incoming.event);
         let span = tracing::info_span!(
+            parent: None,
             "saga.react",
             otel.name = %format!("{} reacts to {}", self.participant, incoming.event.event_type()),
             otel.kind = "consumer",
@@ -290,9 +300,13 @@ impl ParticipantWorker {
             aggregate_id = %incoming.aggregate_id,
             sequence = incoming.sequence,
             messaging.destination = message.topic(),
+            replay = tracing::field::Empty,
         );
         if let Some(traceparent) = &incoming.cause.traceparent {
-            causeway_infra::telemetry::continue_trace(&span, traceparent);
+            let replay_age = Duration::from_millis(self.settings.telemetry.replay_age_ms);
+            let relation = EventTrace::by_age(incoming.recorded_at, Utc::now(), replay_age);
+            span.record("replay", relation == EventTrace::Link);
+            telemetry::follow_event(&span, traceparent, relation);
         }
         Ok(Handled {
             message,
@@ -346,7 +360,35 @@ impl ParticipantWorker {
                 correlation_id: uuid("correlation_id"),
                 traceparent: header(message, "traceparent"),
             },
+            recorded_at: header(message, "recorded_at").and_then(|at| at.parse().ok()),
         })
+    }
+}
+
+/// Measures the consumer's lag every [`lag::REPORT_EVERY`] on a blocking thread (the broker
+/// calls block), until aborted; `lag` reports the participant running meanwhile.
+async fn measure_lag(mut lag: ConsumerLag, consumer: Arc<StreamConsumer>) {
+    loop {
+        tokio::time::sleep(lag::REPORT_EVERY).await;
+        let consumer = Arc::clone(&consumer);
+        match tokio::task::spawn_blocking(move || {
+            lag.tick(consumer.as_ref());
+            lag
+        })
+        .await
+        {
+            Ok(measured) => lag = measured,
+            Err(_) => return,
+        }
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

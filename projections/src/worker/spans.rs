@@ -86,14 +86,7 @@ impl BatchSpans {
 
     /// Continue a live event's trace; only link to an old one's.
     fn relation(&self, recorded_at: Option<DateTime<Utc>>) -> EventTrace {
-        let age = recorded_at
-            .and_then(|at| (Utc::now() - at).to_std().ok())
-            .unwrap_or_default();
-        if age > self.replay_age {
-            EventTrace::Link
-        } else {
-            EventTrace::Continue
-        }
+        EventTrace::by_age(recorded_at, Utc::now(), self.replay_age)
     }
 }
 
