@@ -7,11 +7,19 @@ use std::time::Duration;
 
 use causeway::roles::{Role, Roles};
 use causeway_infra::Settings;
+use causeway_infra::kafka::client_config;
+use rdkafka::admin::{AdminClient, AdminOptions};
+use rdkafka::client::DefaultClientContext;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use crate::relay_support::isolated_relay_settings;
 use crate::{TestApp, TestDatabase, eventually};
+
+/// A SKU of its own (upper case), named after `name`.
+pub fn new_sku(name: &str) -> String {
+    crate::unique(&format!("sku-{name}")).to_uppercase()
+}
 
 /// The final order states.
 pub const FINAL: [&str; 4] = ["confirmed", "rejected", "cancelled", "expired"];
@@ -262,4 +270,37 @@ impl Shop {
             .await
             .expect("count events")
     }
+}
+
+/// Deletes the saga participants' consumer groups, so they start again from offset 0.
+/// Retries for up to 30 s while a group still has members (a killed participant's session
+/// has not expired yet).
+pub async fn forget_saga_offsets(settings: &Settings) {
+    use rdkafka::types::RDKafkaErrorCode;
+    let admin: AdminClient<DefaultClientContext> = client_config(&settings.kafka)
+        .create()
+        .expect("a Kafka admin client");
+    let groups: Vec<String> = ["inventory", "payment", "order"]
+        .iter()
+        .map(|p| format!("{}saga.{p}", settings.kafka.topic_prefix))
+        .collect();
+    let names: Vec<&str> = groups.iter().map(String::as_str).collect();
+    eventually(
+        Duration::from_secs(30),
+        "the saga groups deleted",
+        || async {
+            let results = admin
+                .delete_groups(&names, &AdminOptions::new())
+                .await
+                .expect("a delete-groups answer");
+            results
+                .iter()
+                .all(|result| match result {
+                    Ok(_) => true,
+                    Err((_, code)) => *code == RDKafkaErrorCode::GroupIdNotFound,
+                })
+                .then_some(())
+        },
+    )
+    .await;
 }

@@ -198,7 +198,8 @@ async fn metrics_count_requests_commands_events_relay_sagas_and_consumer_lag() {
     assert!(delta("causeway_saga_outcomes_total", &[("outcome", "cancelled")]) >= 1.0);
 
     // Once the saga has settled, every stored event was counted appended and published, the
-    // relay has nothing left to publish and no projection of this shop lags.
+    // relay has nothing left to publish and no projection or saga participant of this shop
+    // lags.
     let prefix = shop.settings.kafka.topic_prefix.clone();
     eventually(
         Duration::from_secs(30),
@@ -210,9 +211,21 @@ async fn metrics_count_requests_commands_events_relay_sagas_and_consumer_lag() {
             let lags: Vec<f64> = now
                 .matching("causeway_consumer_lag_messages", &[])
                 .filter(|s| s.labels["topic"].starts_with(&prefix))
-                .filter(|s| s.labels["consumer"].starts_with("projection."))
+                .filter(|s| {
+                    let consumer = &s.labels["consumer"];
+                    consumer.starts_with("projection.") || consumer.starts_with("saga.")
+                })
                 .map(|s| s.value)
                 .collect();
+            let participants_measured = ["saga.inventory", "saga.payment", "saga.order"]
+                .iter()
+                .all(|participant| {
+                    now.matching(
+                        "causeway_consumer_lag_messages",
+                        &[("consumer", *participant)],
+                    )
+                    .any(|s| s.labels["topic"].starts_with(&prefix))
+                });
             let consumers = now
                 .matching("causeway_consumer_lag_messages", &[])
                 .filter(|s| s.labels["topic"] == format!("{prefix}orders.events"))
@@ -223,6 +236,7 @@ async fn metrics_count_requests_commands_events_relay_sagas_and_consumer_lag() {
                 && now.sum("causeway_relay_lag_events", &[]) == 0.0
                 && now.sum("causeway_relay_leader", &[]) == 1.0
                 && consumers > 0
+                && participants_measured
                 && lags.iter().all(|lag| *lag == 0.0);
             settled.then_some(())
         },

@@ -11,19 +11,13 @@ use std::time::Duration;
 use causeway_infra::Settings;
 use causeway_infra::kafka::client_config;
 use causeway_infra::topics::{EventStream, Topics};
-use causeway_tests::shop::{FINAL, Shop};
-use causeway_tests::{TestDatabase, causeway_binary, eventually, unique};
+use causeway_tests::shop::{FINAL, Shop, forget_saga_offsets, new_sku};
+use causeway_tests::{TestDatabase, causeway_binary, eventually};
 use futures::future::join_all;
-use rdkafka::admin::{AdminClient, AdminOptions};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
 const WITHIN: Duration = Duration::from_secs(120);
-
-fn new_sku(name: &str) -> String {
-    unique(&format!("sku-{name}")).to_uppercase()
-}
 
 /// Places `count` orders of one unit of `sku` at `price`, spread over `customers`, with up to
 /// 16 requests in flight.
@@ -94,23 +88,6 @@ async fn racing_orders_sell_exactly_the_stock_there_is_and_never_exceed_a_credit
     shop.wait_credit(&frugal, (1_000, 1_000, 0), WITHIN).await;
     shop.wait_stock(&plenty, (1_000, 10, 990), WITHIN).await;
     shop.stop().await;
-}
-
-/// Deletes the saga participants' consumer groups, so they start again from offset 0.
-async fn forget_saga_offsets(settings: &Settings) {
-    let admin: AdminClient<DefaultClientContext> = client_config(&settings.kafka).create().unwrap();
-    let groups: Vec<String> = ["inventory", "payment", "order"]
-        .iter()
-        .map(|p| format!("{}saga.{p}", settings.kafka.topic_prefix))
-        .collect();
-    let names: Vec<&str> = groups.iter().map(String::as_str).collect();
-    let results = admin
-        .delete_groups(&names, &AdminOptions::new())
-        .await
-        .unwrap();
-    for result in results {
-        result.unwrap();
-    }
 }
 
 /// The offsets every saga group has committed, per group, topic and partition.

@@ -2,7 +2,8 @@
 //! the `causeway` binary, each exporting under a service name of its own: the HTTP command and
 //! its append, every relay publication, each participant's reaction and command, every
 //! projection update, down to `OrderConfirmed`, which carries the saga's outcome; and every
-//! span's parent is in the trace, but for the root's (the caller's span).
+//! span's parent is in the trace, but for the root's (the caller's span). A replay of those
+//! events (the participants' offsets forgotten) only links to that trace and adds nothing to it.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
@@ -54,29 +55,51 @@ impl Platform {
             .iter()
             .map(|role| (*role, format!("causeway-{role}")))
             .collect();
-        let children = ROLES
-            .iter()
-            .map(|role| {
-                let log = std::fs::File::create(logs.join(format!("{role}.log"))).unwrap();
-                Command::new(causeway_binary())
-                    .args(["serve", "--roles", role])
-                    .envs(env(settings))
-                    .env("CAUSEWAY_HTTP__PORT", ports[role].to_string())
-                    .env("CAUSEWAY_TELEMETRY__SERVICE_NAME", &services[role])
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(log)
-                    .spawn()
-                    .expect("start the causeway binary")
-            })
-            .collect();
-        Self {
-            children,
+        let mut platform = Self {
+            children: Vec::new(),
             logs,
             command_api: format!("http://127.0.0.1:{}", ports["command-api"]),
             read_api: format!("http://127.0.0.1:{}", ports["read-api"]),
             services,
-        }
+        };
+        platform.children = ROLES
+            .iter()
+            .map(|role| platform.spawn(role, settings, ports[role], &[]))
+            .collect();
+        platform
+    }
+
+    /// `causeway serve --roles <role>` with the shared settings and `extra` variables.
+    fn spawn(&self, role: &str, settings: &Settings, port: u16, extra: &[(&str, &str)]) -> Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.logs.join(format!("{role}.log")))
+            .unwrap();
+        Command::new(causeway_binary())
+            .args(["serve", "--roles", role])
+            .envs(env(settings))
+            .env("CAUSEWAY_HTTP__PORT", port.to_string())
+            .env("CAUSEWAY_TELEMETRY__SERVICE_NAME", &self.services[role])
+            .envs(extra.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start the causeway binary")
+    }
+
+    /// Kills the process of `role` (a role without an HTTP port of its own).
+    fn kill(&mut self, role: &str) {
+        let at = ROLES.iter().position(|r| *r == role).unwrap();
+        let _ = self.children[at].kill();
+        let _ = self.children[at].wait();
+    }
+
+    /// Starts `role` again (after [`Platform::kill`]), with `extra` variables.
+    fn restart(&mut self, role: &str, settings: &Settings, extra: &[(&str, &str)]) {
+        let at = ROLES.iter().position(|r| *r == role).unwrap();
+        self.children[at] = self.spawn(role, settings, 0, extra);
     }
 }
 
@@ -296,6 +319,54 @@ fn summary(spans: &[Span]) -> BTreeMap<&str, usize> {
     counts
 }
 
+/// The spans of `service` tagged `replay=true` that link (FOLLOWS_FROM) into `trace_id`.
+async fn replay_links(client: &reqwest::Client, service: &str, trace_id: &str) -> Vec<Value> {
+    let query = [
+        ("service", service),
+        ("tags", r#"{"replay":"true"}"#),
+        ("limit", "100"),
+        ("lookback", "1h"),
+    ];
+    let url =
+        reqwest::Url::parse_with_params(&format!("{}/api/traces", jaeger_query_url()), &query)
+            .unwrap();
+    let Ok(response) = client.get(url).send().await else {
+        return Vec::new();
+    };
+    let Ok(body) = response.json::<Value>().await else {
+        return Vec::new();
+    };
+    let traces = body["data"].as_array().cloned().unwrap_or_default();
+    traces
+        .iter()
+        .flat_map(|trace| trace["spans"].as_array().cloned().unwrap_or_default())
+        .filter(|span| {
+            span["references"].as_array().is_some_and(|refs| {
+                refs.iter()
+                    .any(|r| r["refType"] == "FOLLOWS_FROM" && r["traceID"] == trace_id)
+            })
+        })
+        .collect()
+}
+
+/// The spans of `trace_id` once their number has not changed for 8 s (exporters batch every
+/// 5 s).
+async fn settled_trace(client: &reqwest::Client, trace_id: &str) -> Vec<Span> {
+    let mut last = Vec::new();
+    for _ in 0..12 {
+        tokio::time::sleep(Duration::from_secs(8)).await;
+        let now = fetch_trace(client, trace_id)
+            .await
+            .map(|t| spans(&t))
+            .unwrap_or_default();
+        if now.len() == last.len() {
+            return now;
+        }
+        last = now;
+    }
+    panic!("trace {trace_id} kept growing: {} spans", last.len());
+}
+
 async fn fetch_trace(client: &reqwest::Client, trace_id: &str) -> Option<Value> {
     let url = format!("{}/api/traces/{trace_id}", jaeger_query_url());
     let response = client.get(url).send().await.ok()?;
@@ -307,10 +378,10 @@ async fn fetch_trace(client: &reqwest::Client, trace_id: &str) -> Option<Value> 
 }
 
 #[tokio::test]
-async fn one_placed_order_is_one_trace_across_every_role_down_to_its_confirmation() {
+async fn one_placed_order_is_one_trace_across_every_role_and_a_replay_only_links_to_it() {
     let db = TestDatabase::migrated().await;
     let settings = shop_settings(&db.settings);
-    let platform = Platform::start(&settings);
+    let mut platform = Platform::start(&settings);
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
@@ -449,4 +520,47 @@ async fn one_placed_order_is_one_trace_across_every_role_down_to_its_confirmatio
             assert!(span.tags.contains_key(tag), "{tag} on {span:?}");
         }
     }
+
+    // A replay: the participants forget their offsets and re-consume every event, all older
+    // than the replay age now. Their spans link to the order's trace and add nothing to it.
+    let before = settled_trace(&client, &trace_id).await;
+    let sagas = platform.services["sagas"].clone();
+    let count = |spans: &[Span]| spans.iter().filter(|s| s.service == sagas).count();
+    platform.kill("sagas");
+    causeway_tests::shop::forget_saga_offsets(&settings).await;
+    platform.restart(
+        "sagas",
+        &settings,
+        &[("CAUSEWAY_TELEMETRY__REPLAY_AGE_MS", "1")],
+    );
+    let links = eventually(
+        Duration::from_secs(120),
+        "replayed reactions linking to the order's trace",
+        || {
+            let client = client.clone();
+            let (sagas, trace_id) = (sagas.clone(), trace_id.clone());
+            async move {
+                let links = replay_links(&client, &sagas, &trace_id).await;
+                (links.len() >= 3).then_some(links)
+            }
+        },
+    )
+    .await;
+    for span in &links {
+        assert!(
+            span["operationName"]
+                .as_str()
+                .unwrap()
+                .contains(" reacts to "),
+            "{span}"
+        );
+    }
+    let after = settled_trace(&client, &trace_id).await;
+    assert_eq!(
+        count(&after),
+        count(&before),
+        "the replay added spans to the order's trace; logs in {}",
+        platform.logs.display()
+    );
+    assert_eq!(after.len(), before.len());
 }

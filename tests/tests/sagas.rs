@@ -8,16 +8,12 @@
 use std::time::Duration;
 
 use causeway::roles::Roles;
-use causeway_tests::shop::Shop;
-use causeway_tests::{TestDatabase, eventually, unique};
+use causeway_tests::shop::{Shop, new_sku};
+use causeway_tests::{TestDatabase, eventually};
 
 const WITHIN: Duration = Duration::from_secs(60);
 
 /// A SKU of its own, as the domain spells it (upper case).
-fn new_sku(name: &str) -> String {
-    unique(&format!("sku-{name}")).to_uppercase()
-}
-
 /// The event types of an order's saga timeline, in timeline order.
 async fn timeline(shop: &Shop, order: &str) -> Vec<(String, String, Option<String>)> {
     sqlx::query_as(
