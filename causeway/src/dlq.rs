@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use causeway_infra::Settings;
-use causeway_infra::kafka::client_config;
+use causeway_infra::kafka::{client_config, header};
 use causeway_infra::topics::{EventStream, Topics};
 use causeway_projections::dlq::{ERROR_HEADER, PROJECTION_HEADER, SOURCE_HEADERS};
 use clap::Subcommand;
@@ -274,13 +274,4 @@ async fn send_back(producer: &FutureProducer, message: &OwnedMessage) -> anyhow:
         .map_err(|(error, _)| error)
         .with_context(|| format!("redriving {from} to {source}"))?;
     Ok(())
-}
-
-fn header(message: &OwnedMessage, name: &str) -> Option<String> {
-    message
-        .headers()?
-        .iter()
-        .find(|h| h.key == name)
-        .and_then(|h| h.value)
-        .map(|v| String::from_utf8_lossy(v).into_owned())
 }

@@ -122,19 +122,31 @@ impl Relay {
                 self.report_lag(newest).await;
             }
             next = match next {
-                // Read and encode the batch after this one while this one commits: a Kafka
-                // commit costs about as long as reading a batch, so the two overlap.
+                // Behind (a full batch): read and encode the batch after this one while this
+                // one commits, since a Kafka commit costs about as long as reading a batch.
+                // Caught up: read the next batch only after the commit, so it holds what was
+                // stored meanwhile; read earlier, it would miss those and they would wait a
+                // whole transaction more (each saga step waits for the relay).
                 Some(batch) => {
-                    let (published, upcoming) = tokio::join!(
-                        publisher.publish(&batch.records, batch.last),
-                        self.prepare(batch.last)
-                    );
+                    let behind = batch.records.len() >= self.settings.relay.batch_size as usize;
+                    let (published, upcoming) = if behind {
+                        tokio::join!(
+                            publisher.publish(&batch.records, batch.last),
+                            self.prepare(batch.last)
+                        )
+                    } else {
+                        let published = publisher.publish(&batch.records, batch.last).await;
+                        (published, Ok(None))
+                    };
                     published?;
                     metrics::counter!(RELAY_PUBLISHED).increment(batch.records.len() as u64);
                     newest = newest.max(batch.newest);
                     tracing::debug!(events = batch.records.len(), last = ?batch.last, "relay published a batch");
                     position = batch.last;
-                    upcoming?
+                    match upcoming? {
+                        Some(upcoming) => Some(upcoming),
+                        None => self.prepare(position).await?,
+                    }
                 }
                 None if sleep_or_stop(poll, stop).await => return Ok(()),
                 None => self.prepare(position).await?,

@@ -22,6 +22,18 @@ pub fn client_config(settings: &KafkaSettings) -> ClientConfig {
     config
 }
 
+/// The value of the header `name` of `message` as text (invalid UTF-8 replaced), or `None`
+/// when the message has no such header.
+pub fn header(message: &impl rdkafka::Message, name: &str) -> Option<String> {
+    use rdkafka::message::Headers as _;
+    message
+        .headers()?
+        .iter()
+        .find(|h| h.key == name)
+        .and_then(|h| h.value)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
 /// A topic the platform needs, created at start-up when missing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicSpec {

@@ -23,7 +23,7 @@ use causeway_infra::topics::Topics;
 use chrono::{DateTime, Utc};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Headers, Message, OwnedMessage};
+use rdkafka::message::{Message, OwnedMessage};
 use sqlx::PgPool;
 use tokio::runtime::Handle;
 use tokio::sync::watch;
@@ -54,7 +54,7 @@ impl Default for WorkerConfig {
     fn default() -> Self {
         Self {
             batch_size: 500,
-            batch_wait: Duration::from_millis(100),
+            batch_wait: Duration::from_millis(20),
             retry_pause: Duration::from_secs(1),
             replay_age: Duration::from_secs(600),
         }
@@ -323,14 +323,7 @@ pub(crate) fn event_headers(message: &OwnedMessage) -> EventHeaders {
     }
 }
 
-pub(crate) fn header(message: &OwnedMessage, name: &str) -> Option<String> {
-    let headers = message.headers()?;
-    headers
-        .iter()
-        .find(|h| h.key == name)
-        .and_then(|h| h.value)
-        .map(|v| String::from_utf8_lossy(v).into_owned())
-}
+pub(crate) use causeway_infra::kafka::header;
 
 fn log_poll_error(projection: &str, error: &KafkaError) {
     match error.rdkafka_error_code() {

@@ -21,7 +21,7 @@ use causeway_domain::OrderEvent;
 use causeway_infra::Settings;
 use causeway_infra::avro::{CodecError, EventCodec};
 use causeway_infra::error::error_chain;
-use causeway_infra::kafka::client_config;
+use causeway_infra::kafka::{client_config, header};
 use causeway_infra::metrics::{SAGA_DEAD_LETTERS, SAGA_OUTCOMES, SAGA_REACTIONS, label};
 use causeway_infra::telemetry::{self, EventTrace};
 use causeway_infra::topics::{EventStream, Topics};
@@ -30,7 +30,7 @@ use causeway_projections::lag::{self, ConsumerLag};
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::message::{Headers, Message, OwnedMessage};
+use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::watch;
 use tracing::Instrument;
@@ -436,13 +436,4 @@ fn classify(error: CodecError) -> Undecodable {
         }
         other => Undecodable::Poison(other.to_string()),
     }
-}
-
-fn header(message: &OwnedMessage, name: &str) -> Option<String> {
-    message
-        .headers()?
-        .iter()
-        .find(|h| h.key == name)
-        .and_then(|h| h.value)
-        .map(|v| String::from_utf8_lossy(v).into_owned())
 }
