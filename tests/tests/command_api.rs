@@ -212,6 +212,54 @@ async fn restocking_creates_the_item_on_first_use_and_each_restock_adds_a_versio
 }
 
 #[tokio::test]
+async fn a_conflict_that_outlasts_the_retries_answers_409_stores_nothing_and_is_not_final() {
+    let api = Api::spawn().await;
+    let first = api
+        .post("/api/inventory/pen-1/restock", &json!({"quantity": 10}))
+        .await;
+    assert_eq!(first.status, StatusCode::OK, "{first:?}");
+    // Another writer wins every race for PEN-1's next version: each append fails as if that
+    // version had just been stored.
+    for statement in [
+        "CREATE FUNCTION another_writer_wins() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             RAISE unique_violation USING MESSAGE = 'version taken by another writer (test)';
+         END $$",
+        "CREATE TRIGGER another_writer_wins BEFORE INSERT ON events FOR EACH ROW
+         WHEN (NEW.aggregate_id = 'PEN-1') EXECUTE FUNCTION another_writer_wins()",
+    ] {
+        sqlx::query(statement).execute(api.pool()).await.unwrap();
+    }
+    let key = [("idempotency-key", "restock-pen-1-b")];
+    let body = json!({"quantity": 5});
+    let conflicted = api
+        .post_with("/api/inventory/pen-1/restock", &body, &key)
+        .await;
+    conflicted.assert_problem(StatusCode::CONFLICT, "version_conflict");
+    assert!(
+        conflicted.body["attempts"].as_u64().unwrap() > 1,
+        "{conflicted:?}"
+    );
+    assert_eq!(
+        api.events_of("PEN-1").await.len(),
+        1,
+        "the 409 stored nothing"
+    );
+
+    // A conflict is not the key's final answer: once the race is over, the same request runs.
+    sqlx::query("DROP TRIGGER another_writer_wins ON events")
+        .execute(api.pool())
+        .await
+        .unwrap();
+    let retried = api
+        .post_with("/api/inventory/pen-1/restock", &body, &key)
+        .await;
+    assert_eq!(retried.status, StatusCode::OK, "{retried:?}");
+    assert_eq!(retried.body, json!({"sku": "PEN-1", "version": 2}));
+    assert_eq!(api.events_of("PEN-1").await.len(), 2);
+}
+
+#[tokio::test]
 async fn placing_an_order_answers_202_with_its_id_and_a_deadline_one_order_timeout_out() {
     let api = Api::spawn().await;
     let customer = api.register_customer().await;
