@@ -75,7 +75,9 @@ pub async fn fetch_after(
          FROM events
          WHERE (transaction_id, global_position) > ($1::bigint::text::xid8, $2)
            AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-         ORDER BY transaction_id, global_position
+         -- The table's columns, not the bigint output column of the same name: only these
+         -- are ordered by the (transaction_id, global_position) index.
+         ORDER BY events.transaction_id, events.global_position
          LIMIT $3",
     )
     .bind(after.transaction_id)
