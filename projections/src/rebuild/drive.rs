@@ -63,26 +63,37 @@ impl<'a, P: Projection> Typed<'a, P> {
     }
 
     /// Applies store pages after `after` until a page comes back short; answers how many.
+    /// The next page is read while the writers apply the current one (one page ahead, so
+    /// memory stays bounded by two pages).
     async fn drain_store(&mut self, after: &mut StorePosition) -> Result<u64, RebuildError> {
         let types = self.aggregate_types();
         let limit = self.run.options.batch_size.max(1);
+        let pool = self.run.pool.clone();
         let mut applied = 0;
-        loop {
-            let rows = store::page(self.run.pool, &types, *after, limit).await?;
-            let Some(last) = rows.last() else { break };
+        let mut rows = store::page(&pool, &types, *after, limit).await?;
+        while let Some(last) = rows.last() {
             *after = last.position();
             let full = rows.len() == limit;
             let mut events = Vec::with_capacity(rows.len());
-            for row in &rows {
-                match self.projection.parse(&row.event_type, row.data.clone()) {
+            for mut row in rows {
+                match self
+                    .projection
+                    .parse(&row.event_type, std::mem::take(&mut row.data))
+                {
                     Ok(event) => events.push(row.envelope(event)),
                     Err(reason) => self.skip(&row.aggregate_id, row.sequence, &reason),
                 }
             }
-            applied += self.apply(events).await?;
             if !full {
+                applied += self.apply(events).await?;
                 break;
             }
+            let (next, done) = tokio::join!(
+                store::page(&pool, &types, *after, limit),
+                self.apply(events)
+            );
+            applied += done?;
+            rows = next?;
         }
         Ok(applied)
     }
