@@ -1,5 +1,6 @@
 //! The inventory projection builds `inventory_view` from Kafka exactly as the events say:
-//! across re-delivery, a SIGKILL of its process and a poison message; and the query API
+//! across re-delivery, a SIGKILL of its process in the middle of a batch (then equal to a
+//! full rebuild) and a poison message; and the query API
 //! waits (bounded) for a consistency token. Real Postgres, Kafka and registry; the relay runs
 //! as a `causeway serve --roles relay` process.
 
@@ -84,8 +85,11 @@ async fn re_delivered_events_change_nothing() {
     );
 }
 
+/// Issue #4: SIGKILL the projection process while a batch is half written (its transaction
+/// open, waiting on a row the test holds), restart it: the view is what the events say and
+/// equals what a full rebuild from the store produces (nothing lost, nothing applied twice).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_projection_killed_mid_stream_loses_and_duplicates_nothing_after_restart() {
+async fn a_projection_killed_in_the_middle_of_a_batch_ends_equal_to_a_full_rebuild() {
     const SKUS: usize = 200;
     const EACH: usize = 100;
     let db = TestDatabase::migrated().await;
@@ -111,14 +115,27 @@ async fn a_projection_killed_mid_stream_loses_and_duplicates_nothing_after_resta
         },
     )
     .await;
+    // Every batch writes every SKU: holding one row stops the next batch half way through.
+    let mut hold = db.pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM inventory_view WHERE sku = 'SKU-137' FOR UPDATE")
+        .execute(&mut *hold)
+        .await
+        .unwrap();
+    eventually(
+        Duration::from_secs(60),
+        "a batch of the worker to wait on the held row",
+        || batch_waiting(&db),
+    )
+    .await;
     projection.kill();
+    hold.rollback().await.unwrap();
     let before = applied(&db.pool).await;
     assert!(
         before < total as i64,
         "the kill must land mid-stream (applied {before} of {total} already)"
     );
 
-    let _restarted = ProjectionProcess::start(&settings);
+    let restarted = ProjectionProcess::start(&settings);
     let expected: BTreeMap<String, Row> = (0..SKUS)
         .map(|a| {
             (
@@ -128,6 +145,54 @@ async fn a_projection_killed_mid_stream_loses_and_duplicates_nothing_after_resta
         })
         .collect();
     wait_for_view(&db.pool, &expected, Duration::from_secs(240)).await;
+    drop(restarted);
+    let live = view(&db.pool).await;
+
+    let report = rebuild(&settings, "inventory", "store");
+    assert_eq!(report["events"], total, "{report}");
+    assert_eq!(
+        view(&db.pool).await,
+        live,
+        "a full rebuild gives another view than the killed and restarted worker"
+    );
+}
+
+/// Whether a transaction writing `inventory_view` waits on a lock (the row the test holds).
+async fn batch_waiting(db: &TestDatabase) -> Option<()> {
+    let waiting: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity
+         WHERE datname = $1 AND wait_event_type = 'Lock' AND xact_start IS NOT NULL
+           AND query ILIKE '%inventory_view%'",
+    )
+    .bind(&db.settings.database.database_name)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    (waiting > 0).then_some(())
+}
+
+/// Runs `causeway projections rebuild NAME --from FROM --json`: its report.
+fn rebuild(settings: &Settings, name: &str, from: &str) -> serde_json::Value {
+    let output = Command::new(causeway_binary())
+        .args(["projections", "rebuild", name, "--from", from, "--json"])
+        .env(
+            "CAUSEWAY_DATABASE__DATABASE_NAME",
+            &settings.database.database_name,
+        )
+        .env("CAUSEWAY_KAFKA__TOPIC_PREFIX", &settings.kafka.topic_prefix)
+        .env("CAUSEWAY_TELEMETRY__OTLP_ENDPOINT", "")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run the causeway binary");
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "rebuild failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = out.lines().rev().find(|l| l.starts_with('{'));
+    serde_json::from_str(report.unwrap_or_default())
+        .unwrap_or_else(|e| panic!("rebuild printed no report ({e}): {out}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
