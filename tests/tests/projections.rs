@@ -21,7 +21,7 @@ use causeway_infra::kafka::client_config;
 use causeway_infra::topics::Topics;
 use causeway_projections::{InventoryProjection, ProjectionWorker, WorkerConfig};
 use causeway_tests::relay_support::{
-    RelayProcess, count_published, insert_restocks, isolated_relay_settings,
+    RelayProcess, count_published, insert_restocks, insert_restocks_from, isolated_relay_settings,
 };
 use causeway_tests::{TestApp, TestDatabase, causeway_binary, eventually};
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -91,11 +91,12 @@ async fn re_delivered_events_change_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_projection_killed_in_the_middle_of_a_batch_ends_equal_to_a_full_rebuild() {
     const SKUS: usize = 200;
-    const EACH: usize = 100;
+    const EACH: usize = 50;
     let db = TestDatabase::migrated().await;
     let settings = isolated_relay_settings(&db.settings, 1000);
     insert_restocks(&db.pool, SKUS, EACH, 5000).await;
-    let total = SKUS * EACH;
+    insert_restocks_from(&db.pool, SKUS, EACH, EACH + 1, 5000).await;
+    let total = SKUS * EACH * 2;
     let relay = RelayProcess::start(&settings);
     eventually(Duration::from_secs(120), "the relay to publish everything", || {
         let settings = settings.clone();
@@ -103,30 +104,33 @@ async fn a_projection_killed_in_the_middle_of_a_batch_ends_equal_to_a_full_rebui
     })
     .await;
     drop(relay);
-
-    let mut projection = ProjectionProcess::start(&settings);
-    eventually(
-        Duration::from_secs(60),
-        "the projection to start applying",
-        || {
-            let pool = db.pool.clone();
-            // Several batches in, so the restart must resume from stored offsets, not from 0.
-            async move { (applied(&pool).await >= (total / 10) as i64).then_some(()) }
-        },
+    // SKU-137's row as the first half leaves it, held: the worker skips its first half and
+    // stops half way through the first batch that updates it with the second.
+    sqlx::query(
+        "INSERT INTO inventory_view (sku, on_hand, reserved, available, version)
+         VALUES ('SKU-137', $1, 0, $1, $1)",
     )
-    .await;
-    // Every batch writes every SKU: holding one row stops the next batch half way through.
+    .bind(EACH as i64)
+    .execute(&db.pool)
+    .await
+    .unwrap();
     let mut hold = db.pool.begin().await.unwrap();
     sqlx::query("SELECT 1 FROM inventory_view WHERE sku = 'SKU-137' FOR UPDATE")
         .execute(&mut *hold)
         .await
         .unwrap();
+
+    let mut projection = ProjectionProcess::start(&settings);
     eventually(
-        Duration::from_secs(60),
+        Duration::from_secs(120),
         "a batch of the worker to wait on the held row",
         || batch_waiting(&db),
     )
     .await;
+    assert!(
+        !stored_offsets(&db.pool).await.is_empty(),
+        "earlier batches committed: the restart resumes from stored offsets"
+    );
     projection.kill();
     hold.rollback().await.unwrap();
     let before = applied(&db.pool).await;
@@ -136,13 +140,9 @@ async fn a_projection_killed_in_the_middle_of_a_batch_ends_equal_to_a_full_rebui
     );
 
     let restarted = ProjectionProcess::start(&settings);
+    let each = 2 * EACH as i64;
     let expected: BTreeMap<String, Row> = (0..SKUS)
-        .map(|a| {
-            (
-                format!("SKU-{a}"),
-                (EACH as i64, 0, EACH as i64, EACH as i64),
-            )
-        })
+        .map(|a| (format!("SKU-{a}"), (each, 0, each, each)))
         .collect();
     wait_for_view(&db.pool, &expected, Duration::from_secs(240)).await;
     drop(restarted);
