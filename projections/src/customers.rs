@@ -1,4 +1,8 @@
 //! The `customers` read model: profile, credit limit, reserved and available credit.
+//!
+//! A batch is applied set-based (ADR 0014): each customer's unapplied events are folded into
+//! one row patch ([`fold`]), then written with one insert and one update per batch.
+//! [`Projection::apply`] is the one-event statement the batch path must agree with.
 
 use causeway_domain::customer::{CustomerEvent, CustomerRegistered};
 use causeway_infra::topics::EventStream;
@@ -6,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::PgConnection;
 
+use crate::batch::{self, Group};
 use crate::projection::{Envelope, Projection, parse_domain_event};
 
 /// Builds `customers` from the Customer events.
@@ -27,6 +32,181 @@ fn credit_change(event: &CustomerEvent) -> (Option<i64>, i64) {
         CustomerEvent::CreditReserved(e) => (None, e.amount.amount_minor()),
         CustomerEvent::CreditReleased(e) => (None, -e.amount.amount_minor()),
     }
+}
+
+/// A customer's row as a batch creates it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct NewCustomer {
+    name: String,
+    email: String,
+    currency: String,
+    credit_limit: i64,
+    reserved: i64,
+}
+
+/// What a batch does to one customer's row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct CustomerPatch<'a> {
+    customer_id: &'a str,
+    /// The row's version the patch applies to; `None`: the batch registers the customer.
+    base: Option<i64>,
+    /// The registration, for a new row (`base` is `None`).
+    new: Option<NewCustomer>,
+    /// The last limit set, if any (for a new row, already in `new`).
+    credit_limit: Option<i64>,
+    /// Added to the reserved credit (for a new row, already in `new`).
+    reserved: i64,
+    updated_at: DateTime<Utc>,
+    version: i64,
+}
+
+/// Folds the events of one customer that its row (at version `base`, `None` when absent)
+/// has not applied, in order, as the one-event statements would apply them: a registration
+/// creates the row (and is ignored once there is one); a later event changes an existing row
+/// whose version is below its sequence, and nothing when there is no row. `now` stands for
+/// the transaction's `now()` (an event with no `recorded_at`). `None`: nothing to write.
+fn fold<'a>(
+    customer_id: &'a str,
+    base: Option<i64>,
+    events: &[&Envelope<CustomerEvent>],
+    now: DateTime<Utc>,
+) -> Option<CustomerPatch<'a>> {
+    let mut patch: Option<CustomerPatch<'a>> = None;
+    for envelope in events {
+        let current = patch.as_ref().map(|p| p.version).or(base);
+        let at = envelope.headers.recorded_at.unwrap_or(now);
+        match (&envelope.event, current) {
+            (CustomerEvent::CustomerRegistered(r), None) => {
+                patch = Some(CustomerPatch {
+                    customer_id,
+                    base: None,
+                    new: Some(NewCustomer {
+                        name: r.name.as_str().to_owned(),
+                        email: r.email.as_str().to_owned(),
+                        currency: r.credit_limit.currency().as_str().to_owned(),
+                        credit_limit: r.credit_limit.amount_minor(),
+                        reserved: 0,
+                    }),
+                    credit_limit: None,
+                    reserved: 0,
+                    updated_at: at,
+                    version: envelope.sequence,
+                });
+            }
+            (CustomerEvent::CustomerRegistered(_), Some(_)) | (_, None) => {}
+            (event, Some(version)) if envelope.sequence > version => {
+                let p = patch.get_or_insert(CustomerPatch {
+                    customer_id,
+                    base,
+                    new: None,
+                    credit_limit: None,
+                    reserved: 0,
+                    updated_at: at,
+                    version,
+                });
+                let (limit, reserved) = credit_change(event);
+                match &mut p.new {
+                    Some(new) => {
+                        new.credit_limit = limit.unwrap_or(new.credit_limit);
+                        new.reserved += reserved;
+                    }
+                    None => {
+                        p.credit_limit = limit.or(p.credit_limit);
+                        p.reserved += reserved;
+                    }
+                }
+                p.updated_at = at;
+                p.version = envelope.sequence;
+            }
+            _ => {}
+        }
+    }
+    patch
+}
+
+/// One fold and write of the batch; answers whether every patch was written.
+async fn apply_once(
+    conn: &mut PgConnection,
+    groups: &[Group<'_, CustomerEvent>],
+) -> Result<bool, sqlx::Error> {
+    let stored = batch::stored(&mut *conn, "customers", "customer_id", groups).await?;
+    let (new, known): (Vec<_>, Vec<_>) = groups
+        .iter()
+        .filter_map(|(id, events)| fold(id, stored.version(id), events, stored.now))
+        .partition(|p| p.new.is_some());
+    let written = insert(&mut *conn, &new).await? + update(conn, &known).await?;
+    Ok(written == new.len() + known.len())
+}
+
+/// Inserts the customers the batch registers; one that has a row meanwhile is left alone.
+async fn insert(
+    conn: &mut PgConnection,
+    patches: &[CustomerPatch<'_>],
+) -> Result<usize, sqlx::Error> {
+    let new: Vec<(&CustomerPatch<'_>, &NewCustomer)> = patches
+        .iter()
+        .filter_map(|p| p.new.as_ref().map(|n| (p, n)))
+        .collect();
+    if new.is_empty() {
+        return Ok(0);
+    }
+    let done = sqlx::query(
+        "INSERT INTO customers (customer_id, name, email, currency, credit_limit, reserved_credit,
+                                available_credit, updated_at, version)
+         SELECT i, n, e, c, l, r, l - r, t, v
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[],
+                     $7::timestamptz[], $8::bigint[]) AS p(i, n, e, c, l, r, t, v)
+         ON CONFLICT (customer_id) DO NOTHING",
+    )
+    .bind(new.iter().map(|(p, _)| p.customer_id).collect::<Vec<_>>())
+    .bind(new.iter().map(|(_, n)| n.name.as_str()).collect::<Vec<_>>())
+    .bind(
+        new.iter()
+            .map(|(_, n)| n.email.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        new.iter()
+            .map(|(_, n)| n.currency.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(new.iter().map(|(_, n)| n.credit_limit).collect::<Vec<_>>())
+    .bind(new.iter().map(|(_, n)| n.reserved).collect::<Vec<_>>())
+    .bind(new.iter().map(|(p, _)| p.updated_at).collect::<Vec<_>>())
+    .bind(new.iter().map(|(p, _)| p.version).collect::<Vec<_>>())
+    .execute(conn)
+    .await?;
+    Ok(batch::count(done.rows_affected()))
+}
+
+/// Applies the patches to the rows still at the version they were folded from.
+async fn update(
+    conn: &mut PgConnection,
+    patches: &[CustomerPatch<'_>],
+) -> Result<usize, sqlx::Error> {
+    if patches.is_empty() {
+        return Ok(0);
+    }
+    let done = sqlx::query(
+        "UPDATE customers AS c SET
+             credit_limit = COALESCE(p.l, c.credit_limit),
+             reserved_credit = c.reserved_credit + p.r,
+             available_credit = COALESCE(p.l, c.credit_limit) - (c.reserved_credit + p.r),
+             updated_at = p.t,
+             version = p.v
+         FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::timestamptz[], $5::bigint[],
+                     $6::bigint[]) AS p(i, l, r, t, v, b)
+         WHERE c.customer_id = p.i AND c.version = p.b",
+    )
+    .bind(patches.iter().map(|p| p.customer_id).collect::<Vec<_>>())
+    .bind(patches.iter().map(|p| p.credit_limit).collect::<Vec<_>>())
+    .bind(patches.iter().map(|p| p.reserved).collect::<Vec<_>>())
+    .bind(patches.iter().map(|p| p.updated_at).collect::<Vec<_>>())
+    .bind(patches.iter().map(|p| p.version).collect::<Vec<_>>())
+    .bind(patches.iter().map(|p| p.base).collect::<Vec<_>>())
+    .execute(conn)
+    .await?;
+    Ok(batch::count(done.rows_affected()))
 }
 
 impl Projection for CustomersProjection {
@@ -73,6 +253,24 @@ impl Projection for CustomersProjection {
         .await?;
         Ok(())
     }
+
+    /// One `SELECT` of the batch's customers, one insert and one update, whatever its size.
+    async fn apply_batch(
+        &self,
+        conn: &mut PgConnection,
+        envelopes: &[Envelope<CustomerEvent>],
+    ) -> Result<(), sqlx::Error> {
+        let groups = batch::by_aggregate(envelopes);
+        if groups.is_empty() {
+            return Ok(());
+        }
+        for _ in 0..batch::ATTEMPTS {
+            if apply_once(&mut *conn, &groups).await? {
+                return Ok(());
+            }
+        }
+        Err(batch::unsettled("customers"))
+    }
 }
 
 async fn register(
@@ -107,9 +305,82 @@ mod tests {
         CreditDeclineReason, CreditLimitChanged, CreditReleased, CreditReservationDeclined,
         CreditReserved,
     };
-    use causeway_domain::values::{Currency, Money, OrderId};
+    use causeway_domain::values::{Currency, CustomerName, Email, Money, OrderId};
 
     use super::*;
+
+    fn eur(n: i64) -> Money {
+        Money::parse(n, Currency::parse("EUR").unwrap()).unwrap()
+    }
+
+    fn at(second: u32) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_796_000_000 + i64::from(second), 0).unwrap()
+    }
+
+    /// Events 1..: a registration with a limit of 1000, then `rest`.
+    fn history(rest: Vec<CustomerEvent>) -> Vec<Envelope<CustomerEvent>> {
+        let registered = CustomerEvent::CustomerRegistered(CustomerRegistered {
+            name: CustomerName::parse("Ada").unwrap(),
+            email: Email::parse("ada@example.com").unwrap(),
+            credit_limit: eur(1000),
+        });
+        std::iter::once(registered)
+            .chain(rest)
+            .enumerate()
+            .map(|(i, event)| Envelope {
+                aggregate_id: "c-1".into(),
+                sequence: i as i64 + 1,
+                event,
+                headers: crate::projection::EventHeaders {
+                    recorded_at: (i != 2).then(|| at(i as u32)),
+                    ..Default::default()
+                },
+            })
+            .collect()
+    }
+
+    fn reserve(n: i64) -> CustomerEvent {
+        CustomerEvent::CreditReserved(CreditReserved {
+            order_id: OrderId::parse("0b5f6bd6-6c1f-4a4e-9d3e-2f6b1f3c9a10").unwrap(),
+            amount: eur(n),
+        })
+    }
+
+    #[test]
+    fn a_batch_that_registers_a_customer_inserts_the_row_its_later_events_made() {
+        let limit = CustomerEvent::CreditLimitChanged(CreditLimitChanged { limit: eur(500) });
+        let events = history(vec![reserve(40), limit, reserve(5)]);
+        let refs: Vec<_> = events.iter().collect();
+        let patch = fold("c-1", None, &refs, at(99)).unwrap();
+        let new = patch.new.unwrap();
+        assert_eq!((new.credit_limit, new.reserved), (500, 45));
+        assert_eq!((patch.version, patch.updated_at), (4, at(3)));
+    }
+
+    #[test]
+    fn a_stored_customer_gets_only_the_later_events_and_now_for_an_event_without_a_time() {
+        let events = history(vec![reserve(40), reserve(7)]);
+        let refs: Vec<_> = events.iter().collect();
+        let patch = fold("c-1", Some(2), &refs, at(99)).unwrap();
+        assert_eq!(patch.new, None, "the registration is not applied again");
+        assert_eq!(
+            (patch.base, patch.reserved, patch.credit_limit),
+            (Some(2), 7, None)
+        );
+        assert_eq!(
+            (patch.version, patch.updated_at),
+            (3, at(99)),
+            "no recorded_at: now()"
+        );
+        assert_eq!(fold("c-1", Some(3), &refs, at(99)), None);
+    }
+
+    #[test]
+    fn events_of_a_customer_with_no_row_and_no_registration_in_the_batch_change_nothing() {
+        let events = history(vec![reserve(40), reserve(7)]);
+        let later: Vec<_> = events.iter().skip(1).collect();
+        assert_eq!(fold("c-1", None, &later, at(99)), None);
+    }
 
     #[test]
     fn reservations_move_the_reserved_credit_and_a_new_limit_replaces_the_old() {

@@ -10,6 +10,8 @@
 //! - [`lag`]: each worker's consumer lag per partition, as a metric.
 //! - [`shop_event`]: [`ShopEvent`], an event of any aggregate, for the projections that
 //!   consume several streams.
+//! - `batch`: set-based batches for the state read models (ADR 0014): one `SELECT` of the
+//!   batch's versions, a pure fold per aggregate, one insert and one update per table.
 //! - [`inventory`]: the `inventory_view` read model.
 //! - [`orders`]: the `orders` and `order_lines` read models.
 //! - [`customers`]: the `customers` read model (credit limit, reserved, available).
@@ -25,6 +27,7 @@
 //! its offsets commit together; rows remember the last sequence applied to their aggregate,
 //! so a message delivered again changes nothing.
 
+mod batch;
 pub mod customers;
 pub mod dlq;
 mod error;

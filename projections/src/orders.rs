@@ -1,5 +1,10 @@
 //! The `orders` and `order_lines` read models: one summary row per order (status, total,
 //! reasons, version) and its lines (with a `reserved` flag), from the Order events.
+//!
+//! A batch is applied set-based (ADR 0014): each order's unapplied events are folded into
+//! one row patch (`batch_write::fold`), then written with one insert (orders and their lines) and one
+//! update (orders and the lines they reserve) per batch. [`Projection::apply`] is the
+//! one-event form the batch path must agree with.
 
 use causeway_domain::order::{OrderEvent, OrderPlaced, RejectionReason};
 use causeway_infra::topics::EventStream;
@@ -7,7 +12,10 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::PgConnection;
 
+use crate::batch;
 use crate::projection::{Envelope, Projection, parse_domain_event};
+
+mod batch_write;
 
 /// Builds `orders` and `order_lines` from the Order events.
 #[derive(Debug, Clone, Copy, Default)]
@@ -89,6 +97,24 @@ impl Projection for OrdersProjection {
             (_, Some(change)) => update(conn, envelope, change, at).await,
             (_, None) => Ok(()),
         }
+    }
+
+    /// One `SELECT` of the batch's orders, one insert and one update, whatever its size.
+    async fn apply_batch(
+        &self,
+        conn: &mut PgConnection,
+        envelopes: &[Envelope<OrderEvent>],
+    ) -> Result<(), sqlx::Error> {
+        let groups = batch::by_aggregate(envelopes);
+        if groups.is_empty() {
+            return Ok(());
+        }
+        for _ in 0..batch::ATTEMPTS {
+            if batch_write::apply_once(&mut *conn, &groups).await? {
+                return Ok(());
+            }
+        }
+        Err(batch::unsettled("orders"))
     }
 }
 

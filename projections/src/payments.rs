@@ -1,11 +1,17 @@
 //! The `payments` read model: one row per payment (its aggregate id is its order's id) with
 //! its status, amount, customer and the time of each step.
+//!
+//! A batch is applied set-based (ADR 0014): each payment's unapplied events are folded into
+//! one row patch ([`fold`]), then written with one insert and one update per batch.
+//! [`Projection::apply`] is the one-event upsert the batch path must agree with.
 
 use causeway_domain::payment::PaymentEvent;
 use causeway_infra::topics::EventStream;
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::PgConnection;
 
+use crate::batch::{self, Group};
 use crate::projection::{Envelope, Projection, parse_domain_event};
 
 /// Builds `payments` from the Payment events.
@@ -54,6 +60,159 @@ fn payment_change(event: &PaymentEvent) -> PaymentChange {
             change("refunded", Some(e.customer_id.to_string()), Some(&e.amount))
         }
     }
+}
+
+/// What a batch does to one payment's row: for a new row its values, for an existing one the
+/// values that replace the stored ones (`None` keeps what is stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PaymentPatch<'a> {
+    order_id: &'a str,
+    /// The row's version the patch applies to; `None`: there is no row, insert one.
+    base: Option<i64>,
+    status: &'static str,
+    customer_id: Option<String>,
+    amount_minor: Option<i64>,
+    currency: Option<String>,
+    decline_reason: Option<String>,
+    /// When it was last authorized, declined, voided, refunded (in this batch).
+    steps: [Option<DateTime<Utc>>; 4],
+    updated_at: DateTime<Utc>,
+    version: i64,
+}
+
+/// The statuses in the order of [`PaymentPatch::steps`].
+const STEPS: [&str; 4] = ["authorized", "declined", "voided", "refunded"];
+
+/// Folds the events of one payment that its row (at version `base`, `None` when absent) has
+/// not applied, in order, as the one-event upsert would apply them one by one. `now` stands
+/// for the transaction's `now()`. `None`: nothing to write.
+fn fold<'a>(
+    order_id: &'a str,
+    base: Option<i64>,
+    events: &[&Envelope<PaymentEvent>],
+    now: DateTime<Utc>,
+) -> Option<PaymentPatch<'a>> {
+    let mut patch: Option<PaymentPatch<'a>> = None;
+    for envelope in events {
+        let current = patch.as_ref().map(|p| p.version).or(base);
+        if current.is_some_and(|v| envelope.sequence <= v) {
+            continue;
+        }
+        let change = payment_change(&envelope.event);
+        let at = envelope.headers.recorded_at.unwrap_or(now);
+        let p = patch.get_or_insert(PaymentPatch {
+            order_id,
+            base,
+            status: change.status,
+            customer_id: None,
+            amount_minor: None,
+            currency: None,
+            decline_reason: None,
+            steps: [None; 4],
+            updated_at: at,
+            version: envelope.sequence,
+        });
+        p.status = change.status;
+        p.customer_id = change.customer_id.or(p.customer_id.take());
+        p.amount_minor = change.amount_minor.or(p.amount_minor);
+        p.currency = change.currency.or(p.currency.take());
+        p.decline_reason = change.decline_reason.or(p.decline_reason.take());
+        if let Some(step) = STEPS.iter().position(|s| *s == change.status) {
+            p.steps[step] = Some(at);
+        }
+        p.updated_at = at;
+        p.version = envelope.sequence;
+    }
+    patch
+}
+
+/// One fold and write of the batch; answers whether every patch was written.
+async fn apply_once(
+    conn: &mut PgConnection,
+    groups: &[Group<'_, PaymentEvent>],
+) -> Result<bool, sqlx::Error> {
+    let stored = batch::stored(&mut *conn, "payments", "order_id", groups).await?;
+    let (new, known): (Vec<_>, Vec<_>) = groups
+        .iter()
+        .filter_map(|(id, events)| fold(id, stored.version(id), events, stored.now))
+        .partition(|p| p.base.is_none());
+    let written = write(&mut *conn, &new, INSERT).await? + write(conn, &known, UPDATE).await?;
+    Ok(written == new.len() + known.len())
+}
+
+/// The rows of payments that had none; one that has a row meanwhile is left alone.
+const INSERT: &str = "
+    INSERT INTO payments (order_id, status, customer_id, amount_minor, currency, decline_reason,
+                          authorized_at, declined_at, voided_at, refunded_at, updated_at, version)
+    SELECT i, s, c, a, cur, dr, ta, td, tv, tr, t, v
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[],
+                $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[],
+                $11::timestamptz[], $12::bigint[], $13::bigint[])
+         AS p(i, s, c, a, cur, dr, ta, td, tv, tr, t, v, b)
+    ON CONFLICT (order_id) DO NOTHING";
+
+/// The patches, on the rows still at the version they were folded from.
+const UPDATE: &str = "
+    UPDATE payments AS p SET
+        status = x.s,
+        customer_id = COALESCE(x.c, p.customer_id),
+        amount_minor = COALESCE(x.a, p.amount_minor),
+        currency = COALESCE(x.cur, p.currency),
+        decline_reason = COALESCE(x.dr, p.decline_reason),
+        authorized_at = COALESCE(x.ta, p.authorized_at),
+        declined_at = COALESCE(x.td, p.declined_at),
+        voided_at = COALESCE(x.tv, p.voided_at),
+        refunded_at = COALESCE(x.tr, p.refunded_at),
+        updated_at = x.t,
+        version = x.v
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[],
+                $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[],
+                $11::timestamptz[], $12::bigint[], $13::bigint[])
+         AS x(i, s, c, a, cur, dr, ta, td, tv, tr, t, v, b)
+    WHERE p.order_id = x.i AND p.version = x.b";
+
+/// Runs `sql` (one of [`INSERT`], [`UPDATE`]) over `patches`; answers the rows written.
+async fn write(
+    conn: &mut PgConnection,
+    patches: &[PaymentPatch<'_>],
+    sql: &'static str,
+) -> Result<usize, sqlx::Error> {
+    if patches.is_empty() {
+        return Ok(0);
+    }
+    let step = |i: usize| patches.iter().map(|p| p.steps[i]).collect::<Vec<_>>();
+    let done = sqlx::query(sql)
+        .bind(patches.iter().map(|p| p.order_id).collect::<Vec<_>>())
+        .bind(patches.iter().map(|p| p.status).collect::<Vec<_>>())
+        .bind(
+            patches
+                .iter()
+                .map(|p| p.customer_id.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind(patches.iter().map(|p| p.amount_minor).collect::<Vec<_>>())
+        .bind(
+            patches
+                .iter()
+                .map(|p| p.currency.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            patches
+                .iter()
+                .map(|p| p.decline_reason.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind(step(0))
+        .bind(step(1))
+        .bind(step(2))
+        .bind(step(3))
+        .bind(patches.iter().map(|p| p.updated_at).collect::<Vec<_>>())
+        .bind(patches.iter().map(|p| p.version).collect::<Vec<_>>())
+        .bind(patches.iter().map(|p| p.base).collect::<Vec<_>>())
+        .execute(conn)
+        .await?;
+    Ok(batch::count(done.rows_affected()))
 }
 
 impl Projection for PaymentsProjection {
@@ -116,6 +275,24 @@ impl Projection for PaymentsProjection {
         .await?;
         Ok(())
     }
+
+    /// One `SELECT` of the batch's payments, one insert and one update, whatever its size.
+    async fn apply_batch(
+        &self,
+        conn: &mut PgConnection,
+        envelopes: &[Envelope<PaymentEvent>],
+    ) -> Result<(), sqlx::Error> {
+        let groups = batch::by_aggregate(envelopes);
+        if groups.is_empty() {
+            return Ok(());
+        }
+        for _ in 0..batch::ATTEMPTS {
+            if apply_once(&mut *conn, &groups).await? {
+                return Ok(());
+            }
+        }
+        Err(batch::unsettled("payments"))
+    }
 }
 
 #[cfg(test)]
@@ -150,6 +327,53 @@ mod tests {
             Some("insufficient credit")
         );
         assert_eq!(change.customer_id, Some(customer().to_string()));
+    }
+
+    fn at(second: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_796_000_000 + second, 0).unwrap()
+    }
+
+    #[test]
+    fn a_folded_payment_keeps_each_steps_time_and_the_last_known_customer_and_amount() {
+        let events: Vec<_> = [
+            PaymentEvent::PaymentAuthorized(causeway_domain::payment::PaymentAuthorized {
+                customer_id: customer(),
+                amount: eur(70),
+            }),
+            PaymentEvent::PaymentVoided(PaymentVoided {
+                voided_authorization: None,
+            }),
+        ]
+        .into_iter()
+        .enumerate()
+        .map(|(i, event)| Envelope {
+            aggregate_id: "o-1".into(),
+            sequence: i as i64 + 1,
+            event,
+            headers: crate::projection::EventHeaders {
+                recorded_at: (i == 0).then(|| at(0)),
+                ..Default::default()
+            },
+        })
+        .collect();
+        let refs: Vec<_> = events.iter().collect();
+        let new = fold("o-1", None, &refs, at(99)).unwrap();
+        assert_eq!(
+            (new.status, new.amount_minor, new.version),
+            ("voided", Some(70), 2)
+        );
+        assert_eq!(new.customer_id, Some(customer().to_string()));
+        assert_eq!(
+            new.steps,
+            [Some(at(0)), None, Some(at(99)), None],
+            "now() for no time"
+        );
+        let later = fold("o-1", Some(1), &refs, at(99)).unwrap();
+        assert_eq!(
+            (later.base, later.amount_minor, later.steps[0]),
+            (Some(1), None, None)
+        );
+        assert_eq!(fold("o-1", Some(2), &refs, at(99)), None);
     }
 
     #[test]

@@ -74,16 +74,18 @@ pub trait Projection: Send + Sync + 'static {
     fn parse(&self, event_type: &str, data: Value) -> Result<Self::Event, String>;
 
     /// Applies one event inside the batch's transaction. Must change nothing when the row
-    /// has already applied `envelope.sequence`.
+    /// has already applied `envelope.sequence`. The state projections keep it as the
+    /// one-event reference their set-based [`Projection::apply_batch`] is tested against.
     fn apply<'a>(
         &'a self,
         conn: &'a mut PgConnection,
         envelope: &'a Envelope<Self::Event>,
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'a;
 
-    /// Applies a batch of events, in order, inside the batch's transaction. The default
-    /// applies them one by one; a projection whose rows are independent inserts overrides it
-    /// with one multi-row statement.
+    /// Applies a batch of events, in order, inside the batch's transaction: what applying
+    /// them one by one with [`Projection::apply`] gives. The default does exactly that; every
+    /// shop projection overrides it with a constant number of statements per batch (ADR 0009
+    /// for the insert-only ones, ADR 0014 for those holding an aggregate's state).
     fn apply_batch<'a>(
         &'a self,
         conn: &'a mut PgConnection,

@@ -127,6 +127,24 @@ pub struct RebuildReport {
     pub seconds: f64,
     /// The live offsets after the swap, as `(topic, partition, next offset)`.
     pub offsets: Vec<(String, i32, i64)>,
+    /// Where the time went.
+    pub timings: Timings,
+}
+
+/// Seconds spent in each step of a rebuild. Reading the next store page overlaps applying
+/// the current one, so the steps may add up to more than the wall time.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Timings {
+    /// Reading pages of the store or messages from Kafka.
+    pub read_seconds: f64,
+    /// Decoding (Avro, from Kafka) and parsing events.
+    pub decode_seconds: f64,
+    /// Applying batches to the shadow tables (every writer's slice, in parallel).
+    pub apply_seconds: f64,
+    /// Creating the secondary indexes after the bulk load.
+    pub index_seconds: f64,
+    /// Catching up under the fence and swapping.
+    pub swap_seconds: f64,
 }
 
 /// Why a rebuild failed. The live tables are untouched unless it says the swap happened.
@@ -227,6 +245,7 @@ struct Typed<'a, P> {
     started: Instant,
     events: u64,
     skipped: u64,
+    timings: Timings,
 }
 
 mod drive;

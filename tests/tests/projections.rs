@@ -1,5 +1,6 @@
 //! The inventory projection builds `inventory_view` from Kafka exactly as the events say:
-//! across re-delivery, a SIGKILL of its process and a poison message; and the query API
+//! across re-delivery, a SIGKILL of its process in the middle of a batch (then equal to a
+//! full rebuild) and a poison message; and the query API
 //! waits (bounded) for a consistency token. Real Postgres, Kafka and registry; the relay runs
 //! as a `causeway serve --roles relay` process.
 
@@ -20,7 +21,7 @@ use causeway_infra::kafka::client_config;
 use causeway_infra::topics::Topics;
 use causeway_projections::{InventoryProjection, ProjectionWorker, WorkerConfig};
 use causeway_tests::relay_support::{
-    RelayProcess, count_published, insert_restocks, isolated_relay_settings,
+    RelayProcess, count_published, insert_restocks, insert_restocks_from, isolated_relay_settings,
 };
 use causeway_tests::{TestApp, TestDatabase, causeway_binary, eventually};
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -84,14 +85,18 @@ async fn re_delivered_events_change_nothing() {
     );
 }
 
+/// Issue #4: SIGKILL the projection process while a batch is half written (its transaction
+/// open, waiting on a row the test holds), restart it: the view is what the events say and
+/// equals what a full rebuild from the store produces (nothing lost, nothing applied twice).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_projection_killed_mid_stream_loses_and_duplicates_nothing_after_restart() {
+async fn a_projection_killed_in_the_middle_of_a_batch_ends_equal_to_a_full_rebuild() {
     const SKUS: usize = 200;
-    const EACH: usize = 100;
+    const EACH: usize = 50;
     let db = TestDatabase::migrated().await;
     let settings = isolated_relay_settings(&db.settings, 1000);
     insert_restocks(&db.pool, SKUS, EACH, 5000).await;
-    let total = SKUS * EACH;
+    insert_restocks_from(&db.pool, SKUS, EACH, EACH + 1, 5000).await;
+    let total = SKUS * EACH * 2;
     let relay = RelayProcess::start(&settings);
     eventually(Duration::from_secs(120), "the relay to publish everything", || {
         let settings = settings.clone();
@@ -99,35 +104,95 @@ async fn a_projection_killed_mid_stream_loses_and_duplicates_nothing_after_resta
     })
     .await;
     drop(relay);
+    // SKU-137's row as the first half leaves it, held: the worker skips its first half and
+    // stops half way through the first batch that updates it with the second.
+    sqlx::query(
+        "INSERT INTO inventory_view (sku, on_hand, reserved, available, version)
+         VALUES ('SKU-137', $1, 0, $1, $1)",
+    )
+    .bind(EACH as i64)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let mut hold = db.pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM inventory_view WHERE sku = 'SKU-137' FOR UPDATE")
+        .execute(&mut *hold)
+        .await
+        .unwrap();
 
     let mut projection = ProjectionProcess::start(&settings);
     eventually(
-        Duration::from_secs(60),
-        "the projection to start applying",
-        || {
-            let pool = db.pool.clone();
-            // Several batches in, so the restart must resume from stored offsets, not from 0.
-            async move { (applied(&pool).await >= (total / 10) as i64).then_some(()) }
-        },
+        Duration::from_secs(120),
+        "a batch of the worker to wait on the held row",
+        || batch_waiting(&db),
     )
     .await;
+    assert!(
+        !stored_offsets(&db.pool).await.is_empty(),
+        "earlier batches committed: the restart resumes from stored offsets"
+    );
     projection.kill();
+    hold.rollback().await.unwrap();
     let before = applied(&db.pool).await;
     assert!(
         before < total as i64,
         "the kill must land mid-stream (applied {before} of {total} already)"
     );
 
-    let _restarted = ProjectionProcess::start(&settings);
+    let restarted = ProjectionProcess::start(&settings);
+    let each = 2 * EACH as i64;
     let expected: BTreeMap<String, Row> = (0..SKUS)
-        .map(|a| {
-            (
-                format!("SKU-{a}"),
-                (EACH as i64, 0, EACH as i64, EACH as i64),
-            )
-        })
+        .map(|a| (format!("SKU-{a}"), (each, 0, each, each)))
         .collect();
     wait_for_view(&db.pool, &expected, Duration::from_secs(240)).await;
+    drop(restarted);
+    let live = view(&db.pool).await;
+
+    let report = rebuild(&settings, "inventory", "store");
+    assert_eq!(report["events"], total, "{report}");
+    assert_eq!(
+        view(&db.pool).await,
+        live,
+        "a full rebuild gives another view than the killed and restarted worker"
+    );
+}
+
+/// Whether a transaction writing `inventory_view` waits on a lock (the row the test holds).
+async fn batch_waiting(db: &TestDatabase) -> Option<()> {
+    let waiting: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity
+         WHERE datname = $1 AND wait_event_type = 'Lock' AND xact_start IS NOT NULL
+           AND query ILIKE '%inventory_view%'",
+    )
+    .bind(&db.settings.database.database_name)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    (waiting > 0).then_some(())
+}
+
+/// Runs `causeway projections rebuild NAME --from FROM --json`: its report.
+fn rebuild(settings: &Settings, name: &str, from: &str) -> serde_json::Value {
+    let output = Command::new(causeway_binary())
+        .args(["projections", "rebuild", name, "--from", from, "--json"])
+        .env(
+            "CAUSEWAY_DATABASE__DATABASE_NAME",
+            &settings.database.database_name,
+        )
+        .env("CAUSEWAY_KAFKA__TOPIC_PREFIX", &settings.kafka.topic_prefix)
+        .env("CAUSEWAY_TELEMETRY__OTLP_ENDPOINT", "")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run the causeway binary");
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "rebuild failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = out.lines().rev().find(|l| l.starts_with('{'));
+    serde_json::from_str(report.unwrap_or_default())
+        .unwrap_or_else(|e| panic!("rebuild printed no report ({e}): {out}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

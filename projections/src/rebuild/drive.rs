@@ -24,6 +24,7 @@ impl<'a, P: Projection> Typed<'a, P> {
             started: Instant::now(),
             events: 0,
             skipped: 0,
+            timings: Timings::default(),
         })
     }
 
@@ -51,6 +52,7 @@ impl<'a, P: Projection> Typed<'a, P> {
             caught_up_under_fence: caught_up,
             seconds: self.started.elapsed().as_secs_f64(),
             offsets,
+            timings: self.timings,
         })
     }
 
@@ -63,28 +65,46 @@ impl<'a, P: Projection> Typed<'a, P> {
     }
 
     /// Applies store pages after `after` until a page comes back short; answers how many.
+    /// The next page is read while the writers apply the current one (one page ahead, so
+    /// memory stays bounded by two pages).
     async fn drain_store(&mut self, after: &mut StorePosition) -> Result<u64, RebuildError> {
         let types = self.aggregate_types();
         let limit = self.run.options.batch_size.max(1);
+        let pool = self.run.pool.clone();
+        let page = |after| timed(store::page(&pool, &types, after, limit));
         let mut applied = 0;
+        let (mut rows, mut read) = page(*after).await;
         loop {
-            let rows = store::page(self.run.pool, &types, *after, limit).await?;
-            let Some(last) = rows.last() else { break };
+            let rows_now = rows?;
+            self.timings.read_seconds += read;
+            let Some(last) = rows_now.last() else { break };
             *after = last.position();
-            let full = rows.len() == limit;
-            let mut events = Vec::with_capacity(rows.len());
-            for row in &rows {
-                match self.projection.parse(&row.event_type, row.data.clone()) {
-                    Ok(event) => events.push(row.envelope(event)),
-                    Err(reason) => self.skip(&row.aggregate_id, row.sequence, &reason),
-                }
-            }
-            applied += self.apply(events).await?;
+            let full = rows_now.len() == limit;
+            let events = self.parse_rows(rows_now);
             if !full {
+                applied += self.apply(events).await?;
                 break;
             }
+            let (next, done) = tokio::join!(page(*after), self.apply(events));
+            applied += done?;
+            (rows, read) = next;
         }
         Ok(applied)
+    }
+
+    /// Store rows as envelopes; rows that do not parse are skipped and counted.
+    fn parse_rows(&mut self, rows: Vec<store::StoredRow>) -> Vec<Envelope<P::Event>> {
+        let parsing = Instant::now();
+        let mut events = Vec::with_capacity(rows.len());
+        for mut row in rows {
+            let data = std::mem::take(&mut row.data);
+            match self.projection.parse(&row.event_type, data) {
+                Ok(event) => events.push(row.envelope(event)),
+                Err(reason) => self.skip(&row.aggregate_id, row.sequence, &reason),
+            }
+        }
+        self.timings.decode_seconds += parsing.elapsed().as_secs_f64();
+        events
     }
 
     async fn rebuild_from_store(
@@ -102,6 +122,7 @@ impl<'a, P: Projection> Typed<'a, P> {
         }
         self.indexes().await?;
         self.run.progress.phase("swap", None);
+        let swapping = Instant::now();
         for _ in 0..self.run.options.swap_attempts {
             let mut conn = self.swap_connection().await?;
             let mut tx = conn.begin().await?;
@@ -115,6 +136,7 @@ impl<'a, P: Projection> Typed<'a, P> {
             match self.shadow.swap(&mut tx).await {
                 Ok(()) => {
                     tx.commit().await?;
+                    self.timings.swap_seconds = swapping.elapsed().as_secs_f64();
                     return Ok((caught_up, live));
                 }
                 Err(error) if is_lock_timeout(&error) => {
@@ -157,6 +179,7 @@ impl<'a, P: Projection> Typed<'a, P> {
         }
         self.indexes().await?;
         self.run.progress.phase("swap", None);
+        let swapping = Instant::now();
         for _ in 0..self.run.options.swap_attempts {
             let mut conn = self.swap_connection().await?;
             let mut tx = conn.begin().await?;
@@ -176,6 +199,7 @@ impl<'a, P: Projection> Typed<'a, P> {
                 Ok(()) => {
                     offsets::store(&mut tx, self.projection.name(), &next).await?;
                     tx.commit().await?;
+                    self.timings.swap_seconds = swapping.elapsed().as_secs_f64();
                     return Ok((caught_up, next));
                 }
                 Err(error) if is_lock_timeout(&error) => {
@@ -198,9 +222,11 @@ impl<'a, P: Projection> Typed<'a, P> {
     ) -> Result<u64, RebuildError> {
         let mut applied = 0;
         loop {
-            let (messages, done) = source
-                .read(self.run.options.batch_size.max(1), goal)
-                .await?;
+            let (read_result, read) =
+                timed(source.read(self.run.options.batch_size.max(1), goal)).await;
+            let (messages, done) = read_result?;
+            self.timings.read_seconds += read;
+            let decoding = Instant::now();
             let mut events = Vec::with_capacity(messages.len());
             for message in &messages {
                 match self.decode(message).await? {
@@ -212,6 +238,7 @@ impl<'a, P: Projection> Typed<'a, P> {
                     ),
                 }
             }
+            self.timings.decode_seconds += decoding.elapsed().as_secs_f64();
             applied += self.apply(events).await?;
             if done {
                 return Ok(applied);
@@ -267,7 +294,9 @@ impl<'a, P: Projection> Typed<'a, P> {
     async fn apply(&mut self, events: Vec<Envelope<P::Event>>) -> Result<u64, RebuildError> {
         let count = events.len() as u64;
         if count > 0 {
+            let applying = Instant::now();
             self.writers.apply(&self.projection, events).await?;
+            self.timings.apply_seconds += applying.elapsed().as_secs_f64();
             self.events += count;
             self.run.progress.advance(count);
         }
@@ -285,12 +314,14 @@ impl<'a, P: Projection> Typed<'a, P> {
         );
     }
 
-    async fn indexes(&self) -> Result<(), RebuildError> {
+    async fn indexes(&mut self) -> Result<(), RebuildError> {
         self.run.progress.phase("indexes", None);
+        let indexing = Instant::now();
         let mut conn =
             PgConnection::connect_with(&self.run.settings.database.connect_options()).await?;
         self.shadow.create_indexes(&mut conn).await?;
         let _ = conn.close().await;
+        self.timings.index_seconds = indexing.elapsed().as_secs_f64();
         Ok(())
     }
 
@@ -332,4 +363,11 @@ fn is_lock_timeout(error: &sqlx::Error) -> bool {
         .as_database_error()
         .and_then(|e| e.code())
         .is_some_and(|code| code == "55P03")
+}
+
+/// Runs `future`, answering its output and how long it took, in seconds.
+async fn timed<T>(future: impl std::future::Future<Output = T>) -> (T, f64) {
+    let started = Instant::now();
+    let output = future.await;
+    (output, started.elapsed().as_secs_f64())
 }

@@ -81,6 +81,10 @@ fn micros(at: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 /// Up to `limit` committed events of `aggregate_types` after `after`, in commit order.
+///
+/// `ORDER BY` names the table's columns: a bare `transaction_id` would be the selected
+/// `bigint` of the same name, which no index orders, so every page would sort the whole
+/// table (a full scan per page: quadratic in the store's size).
 pub(crate) async fn page(
     pool: &PgPool,
     aggregate_types: &[String],
@@ -95,7 +99,7 @@ pub(crate) async fn page(
          WHERE (transaction_id, global_position) > ($1::bigint::text::xid8, $2)
            AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
            AND aggregate_type = ANY($3)
-         ORDER BY transaction_id, global_position
+         ORDER BY events.transaction_id, events.global_position
          LIMIT $4",
     )
     .bind(after.transaction_id)
