@@ -265,9 +265,20 @@ async fn re_delivering_every_event_to_every_read_model_changes_nothing() {
         (count(&stack.db.pool, "notifications").await == 5).then_some(())
     })
     .await;
+    // Every projection has consumed everything once its stored offsets stop moving; only
+    // then are the rows and offsets compared against a complete re-delivery.
+    let mut last = offsets(&stack.db.pool).await;
+    for _ in 0..60 {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let now = offsets(&stack.db.pool).await;
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    stack.workers.stop().await;
     let before = snapshot(&stack.db.pool).await;
     let consumed = offsets(&stack.db.pool).await;
-    stack.workers.stop().await;
     let reset = sqlx::query("UPDATE projection_offsets SET next_offset = 0")
         .execute(&stack.db.pool)
         .await
