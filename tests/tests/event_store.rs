@@ -230,6 +230,39 @@ async fn executed_commands_store_their_events_with_metadata_and_answer_the_new_v
 }
 
 #[tokio::test]
+async fn a_command_on_a_minted_id_skips_the_load_and_decides_on_the_stored_state_if_it_exists() {
+    let db = TestDatabase::migrated().await;
+    let store = CommandStore::new(db.pool.clone(), 100);
+    let fresh = order_id(0xA1).to_string();
+    let first = store
+        .execute_new::<Order>(&fresh, place(vec![line("SKU-1")]), &metadata())
+        .await
+        .expect("placed");
+    assert_eq!((first.version, first.attempts), (1, 1));
+
+    // Were a minted id taken after all, the insert of sequence 1 conflicts (or the default
+    // state refuses the command), the next attempt loads, and the order decides as it would
+    // have: a re-placed order is a no-op, a reservation is accepted.
+    let again = store
+        .execute_new::<Order>(&fresh, place(vec![line("SKU-1")]), &metadata())
+        .await
+        .expect("no-op");
+    assert_eq!((again.version, again.attempts), (1, 2));
+    assert!(again.events.is_empty(), "{again:?}");
+    let marked = store
+        .execute_new::<Order>(&fresh, mark("SKU-1"), &metadata())
+        .await
+        .expect("decided on the stored order");
+    assert_eq!((marked.version, marked.attempts), (3, 2));
+    let rows = stored_events(&db.pool, Order::TYPE, &fresh).await;
+    let types: Vec<&str> = rows.iter().map(|r| r.event_type.as_str()).collect();
+    assert_eq!(
+        types,
+        ["OrderPlaced", "OrderLineReserved", "OrderAwaitingPayment"]
+    );
+}
+
+#[tokio::test]
 async fn a_snapshot_taken_inside_one_commands_events_stands_for_its_boundary() {
     let db = TestDatabase::migrated().await;
     let store = CommandStore::new(db.pool.clone(), 3);

@@ -24,6 +24,8 @@ pub(crate) struct Target {
     id_member: &'static str,
     /// The status of a success.
     status: StatusCode,
+    /// The id was minted for this request: the aggregate has no event yet.
+    pub(crate) minted: bool,
 }
 
 impl Target {
@@ -39,7 +41,15 @@ impl Target {
             aggregate_id: aggregate_id.into(),
             id_member,
             status,
+            minted: false,
         }
+    }
+
+    /// Marks the id as minted for this request when `minted`: no event of the aggregate
+    /// can exist, so the command need not load it.
+    #[must_use]
+    pub(crate) fn minted(self, minted: bool) -> Self {
+        Self { minted, ..self }
     }
 
     /// The success answer: `{<id_member>: <id>, "version": <version>}`.

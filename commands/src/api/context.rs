@@ -90,6 +90,12 @@ impl RequestContext {
             None => Uuid::now_v7(),
         }
     }
+
+    /// Whether [`Self::new_aggregate_id`] mints a new id (no idempotency key), which no
+    /// stored aggregate can have yet; a key's derived id is that of its first request.
+    pub(crate) fn mints_ids(&self) -> bool {
+        self.idempotency.is_none()
+    }
 }
 
 fn correlation_id(headers: &HeaderMap) -> Result<Uuid, ApiError> {

@@ -67,7 +67,8 @@ async fn register_customer(
     let context = &request.context;
     let id = CustomerId::try_from(context.new_aggregate_id(Customer::TYPE))
         .map_err(ApiError::internal)?;
-    let target = Target::new(Customer::TYPE, id, "customer_id", StatusCode::CREATED);
+    let target = Target::new(Customer::TYPE, id, "customer_id", StatusCode::CREATED)
+        .minted(context.mints_ids());
     api.answer(context, &target, || {
         api.execute::<Customer>(&target, command, context)
     })
@@ -184,7 +185,8 @@ async fn place_order(
     let context = &request.context;
     let id =
         OrderId::try_from(context.new_aggregate_id(Order::TYPE)).map_err(ApiError::internal)?;
-    let target = Target::new(Order::TYPE, id, "order_id", StatusCode::ACCEPTED);
+    let target =
+        Target::new(Order::TYPE, id, "order_id", StatusCode::ACCEPTED).minted(context.mints_ids());
     api.answer(context, &target, || {
         api.place_order(&target, order, context)
     })

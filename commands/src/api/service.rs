@@ -40,10 +40,12 @@ impl CommandApi {
         command: A::Command,
         context: &RequestContext,
     ) -> Result<u64, ApiError> {
-        let committed = self
-            .store
-            .execute::<A>(&target.aggregate_id, command, &context.metadata)
-            .await?;
+        let (id, metadata) = (&target.aggregate_id, &context.metadata);
+        let committed = if target.minted {
+            self.store.execute_new::<A>(id, command, metadata).await?
+        } else {
+            self.store.execute::<A>(id, command, metadata).await?
+        };
         Ok(committed.version)
     }
 

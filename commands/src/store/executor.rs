@@ -15,11 +15,11 @@ use std::time::Instant;
 use causeway_domain::Aggregate;
 use causeway_infra::settings::EventStoreSettings;
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::persist::PersistedEventStore;
+use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore};
 use cqrs_es::{Aggregate as _, DomainEvent as _, EventEnvelope, EventStore as _};
 use sqlx::PgPool;
 
-use super::repository::to_u64;
+use super::repository::{new_context, to_u64};
 use super::{Aggregated, CommandMetadata, PgEventRepository, StoreError};
 pub use retry::{Jitter, RetryPolicy};
 
@@ -35,7 +35,8 @@ pub struct Committed {
     pub version: u64,
     /// Sequence and event type of each event stored, in order; empty for a no-op.
     pub events: Vec<(u64, String)>,
-    /// How many times the command was decided: 1, plus one per conflict retried.
+    /// How many times the command was decided: 1, plus one per conflict retried, plus one
+    /// when [`CommandStore::execute_new`] found the aggregate existing.
     pub attempts: u32,
 }
 
@@ -121,10 +122,40 @@ impl CommandStore {
         command: A::Command,
         metadata: &CommandMetadata,
     ) -> Result<Committed, CommandError<A::Rejection>> {
+        self.execute_measured::<A>(aggregate_id, command, metadata, Known::Maybe)
+            .await
+    }
+
+    /// [`Self::execute`] on an aggregate whose id was just minted, so that it has no event
+    /// yet: the first attempt decides on the default state without reading the store. Were
+    /// the id taken after all, that attempt would be refused (the insert of sequence 1
+    /// conflicts, or the default state rejects the command) and the next one loads.
+    #[tracing::instrument(
+        skip_all,
+        fields(aggregate_type = A::TYPE, aggregate_id = %aggregate_id, version, attempts)
+    )]
+    pub async fn execute_new<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        command: A::Command,
+        metadata: &CommandMetadata,
+    ) -> Result<Committed, CommandError<A::Rejection>> {
+        self.execute_measured::<A>(aggregate_id, command, metadata, Known::New)
+            .await
+    }
+
+    /// Runs the command, retrying conflicts, and records its metrics.
+    async fn execute_measured<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        command: A::Command,
+        metadata: &CommandMetadata,
+        known: Known,
+    ) -> Result<Committed, CommandError<A::Rejection>> {
         let started = Instant::now();
         let kind = measure::command_kind(&command);
         let result = self
-            .execute_retrying::<A>(aggregate_id, command, metadata)
+            .execute_retrying::<A>(aggregate_id, command, metadata, known)
             .await;
         measure::record::<A>(kind, &result, started.elapsed());
         result
@@ -136,6 +167,7 @@ impl CommandStore {
         aggregate_id: &str,
         command: A::Command,
         metadata: &CommandMetadata,
+        mut known: Known,
     ) -> Result<Committed, CommandError<A::Rejection>> {
         let store = self.repository.event_store::<Aggregated<A>>();
         let metadata = metadata.to_map();
@@ -143,8 +175,21 @@ impl CommandStore {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            match attempt::<A>(&store, aggregate_id, &command, &metadata).await {
+            let context = match known {
+                Known::New => new_context::<Aggregated<A>>(aggregate_id),
+                Known::Maybe => self.repository.load_context(aggregate_id).await?,
+            };
+            let assumed_new = known == Known::New;
+            known = Known::Maybe;
+            match attempt::<A>(&store, context, &command, &metadata).await {
                 Ok(committed) => return Ok(record(committed, attempts)),
+                // Decided on a state assumed rather than read: the aggregate may exist after
+                // all. Decide again, at once, on the stored state.
+                Err(CommandError::Rejected(_) | CommandError::Store(StoreError::Conflict))
+                    if assumed_new =>
+                {
+                    tracing::debug!("refused as a new aggregate; loading it");
+                }
                 Err(CommandError::Store(error)) if error.is_conflict() => {
                     if attempts >= max_attempts {
                         tracing::warn!(attempts, "optimistic-lock conflict after every attempt");
@@ -166,8 +211,10 @@ impl CommandStore {
         &self,
         aggregate_id: &str,
     ) -> Result<Option<(A, u64)>, StoreError> {
-        let store = self.repository.event_store::<Aggregated<A>>();
-        let context = store.load_aggregate(aggregate_id).await?;
+        let context = self
+            .repository
+            .load_context::<Aggregated<A>>(aggregate_id)
+            .await?;
         if context.current_sequence == 0 {
             return Ok(None);
         }
@@ -185,17 +232,24 @@ fn record(mut committed: Committed, attempts: u32) -> Committed {
     committed
 }
 
-/// One load–decide–commit round.
+/// What is known of an aggregate's events before a command runs on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Known {
+    /// It may have some: load it.
+    Maybe,
+    /// Its id was just minted: it has none.
+    New,
+}
+
+/// One decide–commit round on the loaded `context`.
 async fn attempt<A: Aggregate>(
     store: &Store<A>,
-    aggregate_id: &str,
+    mut context: EventStoreAggregateContext<Aggregated<A>>,
     command: &A::Command,
     metadata: &HashMap<String, String>,
 ) -> Result<Committed, CommandError<A::Rejection>> {
-    let mut context = store
-        .load_aggregate(aggregate_id)
-        .await
-        .map_err(StoreError::from)?;
+    let aggregate_id = context.aggregate_id.clone();
+    let aggregate_id = aggregate_id.as_str();
     let loaded = to_u64(context.current_sequence);
     let sink = EventSink::default();
     let handled = context.aggregate.handle(command.clone(), &(), &sink).await;

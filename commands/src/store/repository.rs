@@ -5,9 +5,16 @@
 //! snapshot update, and so answers "conflict" for a write it has stored (docs/adr/0003).
 //! Here a write is all or nothing: the events (one multi-row `INSERT`) and the snapshot
 //! (an upsert guarded by the snapshot version that was loaded) go in one transaction, and
-//! a snapshot guard that matches no row rolls everything back before the commit.
+//! a snapshot guard that matches no row rolls everything back before the commit. A write
+//! without a snapshot is the `INSERT` alone, atomic by itself: one round trip.
+//!
+//! Commands load through `load` (the snapshot and the events after it in one statement)
+//! rather than cqrs-es' `load_aggregate`, which makes two.
 
+mod load;
 mod stream;
+
+pub(crate) use load::new_context;
 
 use causeway_infra::metrics::{EVENTS_APPENDED, SNAPSHOTS_WRITTEN, label};
 use cqrs_es::persist::{
@@ -181,22 +188,23 @@ impl PgEventRepository {
         let Some(last) = events.last() else {
             return Ok(());
         };
+        let Some((aggregate_id, payload, version)) = snapshot else {
+            // One statement is atomic by itself: no BEGIN and COMMIT round trips.
+            return insert_events(&self.pool, aggregate_type, events).await;
+        };
+        let snapshot = Snapshot {
+            aggregate_type,
+            aggregate_id: &aggregate_id,
+            sequence: self.snapshot_sequence_of(events, last)?,
+            version: to_i64(version)?,
+            payload: &payload,
+        };
         let mut tx = self.pool.begin().await?;
-        insert_events(&mut tx, aggregate_type, events).await?;
-        if let Some((aggregate_id, payload, version)) = snapshot {
-            let sequence = self.snapshot_sequence_of(events, last)?;
-            let snapshot = Snapshot {
-                aggregate_type,
-                aggregate_id: &aggregate_id,
-                sequence,
-                version: to_i64(version)?,
-                payload: &payload,
-            };
-            if !snapshot.upsert(&mut tx).await? {
-                // The events must not outlive the failed guard: roll back before answering.
-                tx.rollback().await?;
-                return Err(StoreError::Conflict);
-            }
+        insert_events(&mut *tx, aggregate_type, events).await?;
+        if !snapshot.upsert(&mut tx).await? {
+            // The events must not outlive the failed guard: roll back before answering.
+            tx.rollback().await?;
+            return Err(StoreError::Conflict);
         }
         tx.commit().await?;
         Ok(())
@@ -272,7 +280,7 @@ impl Snapshot<'_> {
 }
 
 async fn insert_events(
-    tx: &mut Transaction<'_, Postgres>,
+    executor: impl sqlx::PgExecutor<'_>,
     aggregate_type: &str,
     events: &[SerializedEvent],
 ) -> Result<(), StoreError> {
@@ -290,7 +298,7 @@ async fn insert_events(
         .bind(column(|e| &e.event_version))
         .bind(json(|e| &e.payload))
         .bind(json(|e| &e.metadata))
-        .execute(&mut **tx)
+        .execute(executor)
         .await?;
     Ok(())
 }
