@@ -19,7 +19,8 @@
 //! - `requests`: request DTOs and their parsing into domain values (parse, don't validate).
 //! - `context`: command metadata from headers (correlation id, caller, idempotency key,
 //!   traceparent) and the span each command runs in.
-//! - `service`: IO lookups before `decide` (the customer of an order), then the store.
+//! - `service`: IO lookups before `decide` (the customer of an order, remembered once
+//!   found), then the store.
 //! - `idempotency`: `Idempotency-Key` handling (docs/adr/0005).
 //! - `answer`: success and stored answers; `error`: [`ApiError`] and its HTTP mapping.
 
@@ -32,9 +33,11 @@ mod requests;
 mod routes;
 mod service;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use causeway_domain::CustomerId;
 use sqlx::PgPool;
 
 use crate::store::CommandStore;
@@ -72,12 +75,18 @@ impl ApiConfig {
     }
 }
 
+/// How many customers [`CommandApi`] remembers as registered (about 40 bytes each).
+const KNOWN_CUSTOMERS: usize = 100_000;
+
 /// The state every handler shares.
 #[derive(Clone)]
 pub(crate) struct CommandApi {
     store: CommandStore,
     idempotency: idempotency::IdempotencyStore,
     config: ApiConfig,
+    /// Customers seen registered. No event unregisters a customer, so a customer once
+    /// found stays found: an order for one needs no read of the store.
+    known_customers: Arc<quick_cache::sync::Cache<CustomerId, ()>>,
 }
 
 /// The command routes (`/api/customers`, `/api/inventory`, `/api/orders`), ready to merge
@@ -89,5 +98,6 @@ pub fn router(store: CommandStore, pool: PgPool, config: ApiConfig) -> Router {
         store,
         idempotency,
         config,
+        known_customers: Arc::new(quick_cache::sync::Cache::new(KNOWN_CUSTOMERS)),
     })
 }

@@ -77,7 +77,7 @@ impl CommandApi {
         order: NewOrder,
         context: &RequestContext,
     ) -> Result<u64, ApiError> {
-        self.registered_credit_limit(order.customer_id).await?;
+        self.ensure_registered(order.customer_id).await?;
         let placed_at = Utc::now();
         let timeout =
             chrono::Duration::from_std(self.config.order_timeout).map_err(ApiError::internal)?;
@@ -89,6 +89,16 @@ impl CommandApi {
             deadline: placed_at + timeout,
         };
         self.execute::<Order>(target, command, context).await
+    }
+
+    /// Succeeds for a registered customer; 404 `customer_not_found` otherwise. Reads the
+    /// store only for a customer not seen registered before.
+    async fn ensure_registered(&self, id: CustomerId) -> Result<(), ApiError> {
+        if self.known_customers.get(&id).is_none() {
+            self.registered_credit_limit(id).await?;
+            self.known_customers.insert(id, ());
+        }
+        Ok(())
     }
 
     /// The credit limit of a registered customer; 404 `customer_not_found` otherwise.

@@ -47,6 +47,10 @@ SELECT $1, e.aggregate_id, e.sequence, e.event_type, e.event_version, e.payload,
        AS e (aggregate_id, sequence, event_type, event_version, payload, metadata)
  ORDER BY e.sequence";
 
+const INSERT_EVENT: &str = "
+INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
 // Inserts the first snapshot or replaces the one that was loaded (version $6); matches no
 // row when another writer replaced it since. A writer that loaded no snapshot ($6 = 0)
 // although a row exists found it unreadable (cqrs-es then replays every event): it may
@@ -284,6 +288,9 @@ async fn insert_events(
     aggregate_type: &str,
     events: &[SerializedEvent],
 ) -> Result<(), StoreError> {
+    if let [event] = events {
+        return insert_event(executor, aggregate_type, event).await;
+    }
     let sequences = events
         .iter()
         .map(|e| to_i64(e.sequence))
@@ -298,6 +305,26 @@ async fn insert_events(
         .bind(column(|e| &e.event_version))
         .bind(json(|e| &e.payload))
         .bind(json(|e| &e.metadata))
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
+/// One event: a plain `VALUES` row, which Postgres executes for about 15% less than the
+/// same row through `UNNEST` (pgbench, prepared statements).
+async fn insert_event(
+    executor: impl sqlx::PgExecutor<'_>,
+    aggregate_type: &str,
+    event: &SerializedEvent,
+) -> Result<(), StoreError> {
+    sqlx::query(INSERT_EVENT)
+        .bind(aggregate_type)
+        .bind(&event.aggregate_id)
+        .bind(to_i64(event.sequence)?)
+        .bind(&event.event_type)
+        .bind(&event.event_version)
+        .bind(&event.payload)
+        .bind(&event.metadata)
         .execute(executor)
         .await?;
     Ok(())
