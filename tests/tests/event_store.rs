@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use causeway_commands::store::PgEventRepository;
 use causeway_commands::store::{
     Aggregated, CommandError, CommandMetadata, CommandStore, Committed, RetryPolicy,
 };
@@ -17,7 +18,7 @@ use causeway_domain::{
 };
 use causeway_tests::TestDatabase;
 use chrono::{DateTime, Duration, Utc};
-use cqrs_es::persist::PersistedEventRepository;
+use cqrs_es::persist::{PersistedEventRepository, SerializedEvent};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::Value;
@@ -722,6 +723,154 @@ async fn concurrent_commands_store_every_accepted_event_once_and_gap_free() {
         (item.on_hand() as usize, version as usize),
         (rows.len(), rows.len())
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Group commit: concurrent appends share one INSERT, and a failing one is refused alone
+// ---------------------------------------------------------------------------------------
+
+/// A `StockRestocked` event of `sku` at `sequence`, as cqrs-es hands it to the repository.
+fn restocked(sku: &str, sequence: usize) -> SerializedEvent {
+    SerializedEvent::new(
+        sku.to_owned(),
+        sequence,
+        InventoryItem::TYPE.to_owned(),
+        "StockRestocked".to_owned(),
+        "1".to_owned(),
+        serde_json::json!({"type": "StockRestocked", "data": {"quantity": 1}}),
+        serde_json::json!({"caller": "test"}),
+    )
+}
+
+/// Holds every insert into `events` until the returned transaction ends.
+async fn block_inserts(db: &TestDatabase) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut lock = db.pool.begin().await.expect("begin");
+    sqlx::query("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .expect("lock events");
+    lock
+}
+
+/// Runs each append in its own task while inserts are blocked, waits until they are all
+/// queued or blocked, releases the lock, and answers each append's outcome.
+async fn append_while_blocked(
+    db: &TestDatabase,
+    repository: &PgEventRepository,
+    appends: Vec<SerializedEvent>,
+) -> Vec<Result<(), cqrs_es::persist::PersistenceError>> {
+    let lock = block_inserts(db).await;
+    let tasks: Vec<_> = appends
+        .into_iter()
+        .map(|event| {
+            let repository = repository.clone();
+            tokio::spawn(async move {
+                repository
+                    .persist::<Aggregated<InventoryItem>>(&[event], None)
+                    .await
+            })
+        })
+        .collect();
+    let blocked = || async {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity
+              WHERE datname = $1 AND wait_event_type = 'Lock' AND query ILIKE '%INSERT INTO events%'",
+        )
+        .bind(&db.settings.database.database_name)
+        .fetch_one(&db.pool)
+        .await
+        .expect("pg_stat_activity");
+        (waiting > 0).then_some(())
+    };
+    causeway_tests::eventually(
+        std::time::Duration::from_secs(10),
+        "an insert blocked",
+        blocked,
+    )
+    .await;
+    // The appends that found every flush busy queue without a statement to show.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    lock.rollback().await.expect("release the lock");
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.expect("append task"));
+    }
+    outcomes
+}
+
+/// How many distinct transactions stored the events of `skus`.
+async fn transactions_of(pool: &PgPool, skus: &[String]) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(DISTINCT transaction_id) FROM events
+          WHERE aggregate_type = 'InventoryItem' AND aggregate_id = ANY($1)",
+    )
+    .bind(skus)
+    .fetch_one(pool)
+    .await
+    .expect("count transactions")
+}
+
+#[tokio::test]
+async fn appends_made_while_postgres_is_busy_share_one_insert() {
+    let db = TestDatabase::migrated().await;
+    let repository = CommandStore::new(db.pool.clone(), 0).repository().clone();
+    let skus: Vec<String> = (0..24).map(|n| format!("SKU-GROUP-{n}")).collect();
+    let appends = skus.iter().map(|sku| restocked(sku, 1)).collect();
+
+    let outcomes = append_while_blocked(&db, &repository, appends).await;
+
+    assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+    for sku in &skus {
+        assert_eq!(
+            stored_events(&db.pool, InventoryItem::TYPE, sku)
+                .await
+                .len(),
+            1,
+            "{sku}"
+        );
+    }
+    // At most four flushes were blocked; the other appends queued behind them and went in
+    // together once the lock was released.
+    let transactions = transactions_of(&db.pool, &skus).await;
+    assert!(
+        transactions <= 8,
+        "24 appends in {transactions} transactions"
+    );
+}
+
+#[tokio::test]
+async fn an_append_that_conflicts_inside_a_group_is_refused_and_the_others_are_stored() {
+    let db = TestDatabase::migrated().await;
+    let store = CommandStore::new(db.pool.clone(), 0);
+    let repository = store.repository().clone();
+    accept::<InventoryItem>(&store, "SKU-TAKEN", restock(3)).await;
+    let skus: Vec<String> = (0..12).map(|n| format!("SKU-FREE-{n}")).collect();
+    let mut appends: Vec<_> = skus.iter().map(|sku| restocked(sku, 1)).collect();
+    appends.insert(5, restocked("SKU-TAKEN", 1));
+
+    let mut outcomes = append_while_blocked(&db, &repository, appends).await;
+
+    let conflict = outcomes.remove(5);
+    assert!(
+        matches!(
+            conflict,
+            Err(cqrs_es::persist::PersistenceError::OptimisticLockError)
+        ),
+        "{conflict:?}"
+    );
+    assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+    for sku in &skus {
+        assert_eq!(
+            stored_events(&db.pool, InventoryItem::TYPE, sku)
+                .await
+                .len(),
+            1,
+            "{sku}"
+        );
+    }
+    let taken = stored_events(&db.pool, InventoryItem::TYPE, "SKU-TAKEN").await;
+    assert_eq!(taken.len(), 1);
+    assert_ne!(taken[0].payload, restocked("SKU-TAKEN", 1).payload);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -6,17 +6,21 @@
 //! Here a write is all or nothing: the events (one multi-row `INSERT`) and the snapshot
 //! (an upsert guarded by the snapshot version that was loaded) go in one transaction, and
 //! a snapshot guard that matches no row rolls everything back before the commit. A write
-//! without a snapshot is the `INSERT` alone, atomic by itself: one round trip.
+//! without a snapshot is the `INSERT` alone, atomic by itself, and shares that statement
+//! with the other commands writing at the same moment (`group`, docs/adr/0015).
 //!
 //! Commands load through `load` (the snapshot and the events after it in one statement)
 //! rather than cqrs-es' `load_aggregate`, which makes two.
 
+mod group;
 mod load;
 mod stream;
 
 pub(crate) use load::new_context;
 
 use causeway_infra::metrics::{EVENTS_APPENDED, SNAPSHOTS_WRITTEN, label};
+use std::sync::Arc;
+
 use cqrs_es::persist::{
     PersistedEventRepository, PersistedEventStore, PersistenceError, ReplayStream, SerializedEvent,
     SerializedSnapshot,
@@ -26,6 +30,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 
 use super::StoreError;
+use group::GroupWriter;
 
 const SELECT_EVENTS_AFTER: &str = "
 SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata
@@ -73,6 +78,7 @@ const STREAM_BUFFER: usize = 256;
 pub struct PgEventRepository {
     pool: PgPool,
     snapshot_every: u64,
+    group: Arc<GroupWriter>,
 }
 
 /// What a write came to, when it did not fail.
@@ -87,6 +93,7 @@ impl PgEventRepository {
     /// aggregate; 0 takes no snapshots.
     pub fn new(pool: PgPool, snapshot_every: u64) -> Self {
         Self {
+            group: Arc::new(GroupWriter::new(pool.clone())),
             pool,
             snapshot_every,
         }
@@ -193,8 +200,8 @@ impl PgEventRepository {
             return Ok(());
         };
         let Some((aggregate_id, payload, version)) = snapshot else {
-            // One statement is atomic by itself: no BEGIN and COMMIT round trips.
-            return insert_events(&self.pool, aggregate_type, events).await;
+            // One statement, atomic by itself, shared with concurrent appends.
+            return self.group.append(aggregate_type, events).await;
         };
         let snapshot = Snapshot {
             aggregate_type,
