@@ -28,6 +28,11 @@ pub const COMMANDS: &str = "causeway_commands_total";
 pub const COMMAND_DURATION: &str = "causeway_command_duration_seconds";
 /// Events appended to the event store, by `aggregate`.
 pub const EVENTS_APPENDED: &str = "causeway_events_appended_total";
+/// Statements that inserted appends without a snapshot, by `write`: `group` (several
+/// commands' appends in one statement), `alone` (one), `group_failed` (a group refused as a
+/// whole, whose appends were then written alone). With [`EVENTS_APPENDED`], the events a
+/// statement carries.
+pub const APPEND_STATEMENTS: &str = "causeway_event_store_append_statements_total";
 /// Snapshots written, by `aggregate`.
 pub const SNAPSHOTS_WRITTEN: &str = "causeway_snapshots_written_total";
 /// Events the relay published to Kafka (committed transactions).
@@ -58,6 +63,8 @@ pub mod label {
     pub const STATUS: &str = "status";
     /// The aggregate type, e.g. `Order`.
     pub const AGGREGATE: &str = "aggregate";
+    /// How the event store wrote appends: `group`, `alone` or `group_failed`.
+    pub const WRITE: &str = "write";
     /// The command variant, e.g. `Place`.
     pub const COMMAND: &str = "command";
     /// What came of it (see [`super::outcome`]).
@@ -154,6 +161,10 @@ fn describe() {
     describe_counter!(
         EVENTS_APPENDED,
         "Events appended to the event store, by aggregate."
+    );
+    describe_counter!(
+        APPEND_STATEMENTS,
+        "Statements inserting appends without a snapshot, by write (group, alone, group_failed)."
     );
     describe_counter!(
         SNAPSHOTS_WRITTEN,

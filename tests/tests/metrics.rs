@@ -249,6 +249,19 @@ async fn metrics_count_requests_commands_events_relay_sagas_and_consumer_lag() {
             .await
             .unwrap();
     assert_eq!(appended_orders, stored_orders as f64);
+    // Every append went in through some statement, and no statement carried nothing.
+    let statements = |write| {
+        delta(
+            "causeway_event_store_append_statements_total",
+            &[("write", write)],
+        )
+    };
+    let (grouped, alone) = (statements("group"), statements("alone"));
+    let appended = delta("causeway_events_appended_total", &[]);
+    assert!(
+        grouped + alone >= 1.0 && grouped + alone <= appended,
+        "{grouped} group and {alone} single statements for {appended} events"
+    );
     shop.stop().await;
 }
 

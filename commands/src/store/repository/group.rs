@@ -19,6 +19,8 @@ use serde_json::Value;
 use sqlx::PgPool;
 use tokio::sync::oneshot;
 
+use causeway_infra::metrics::{APPEND_STATEMENTS, label};
+
 use super::{StoreError, insert_events, to_i64};
 
 /// Flushes running at once: enough to keep Postgres busy while a batch forms.
@@ -135,7 +137,13 @@ impl GroupWriter {
     /// failed, is written alone.
     async fn write(&self, batch: Vec<Append>) {
         if batch.len() > 1 {
-            match self.insert_batch(&batch).await {
+            let outcome = self.insert_batch(&batch).await;
+            count_statement(if outcome.is_ok() {
+                "group"
+            } else {
+                "group_failed"
+            });
+            match outcome {
                 Ok(()) => {
                     for append in batch {
                         // A cancelled command has nobody to tell.
@@ -149,6 +157,7 @@ impl GroupWriter {
             }
         }
         let alone = batch.into_iter().map(|append| async move {
+            count_statement("alone");
             let outcome = insert_events(&self.pool, &append.aggregate_type, &append.events).await;
             let _ = append.done.send(outcome);
         });
@@ -186,6 +195,10 @@ impl GroupWriter {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+fn count_statement(write: &'static str) {
+    metrics::counter!(APPEND_STATEMENTS, label::WRITE => write).increment(1);
 }
 
 /// A running flush. Should it end early (a panic, or its task dropped at shutdown), it
