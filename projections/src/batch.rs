@@ -95,25 +95,15 @@ pub(crate) fn count(rows: u64) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::projection::EventHeaders;
-
-    fn envelope(id: &str, sequence: i64) -> Envelope<()> {
-        Envelope {
-            aggregate_id: id.to_owned(),
-            sequence,
-            event: (),
-            headers: EventHeaders::default(),
-        }
-    }
 
     #[test]
     fn events_are_grouped_by_aggregate_in_first_appearance_and_batch_order() {
         let batch = [
-            envelope("b", 4),
-            envelope("a", 1),
-            envelope("b", 5),
-            envelope("c", 9),
-            envelope("a", 2),
+            Envelope::bare("b", 4),
+            Envelope::bare("a", 1),
+            Envelope::bare("b", 5),
+            Envelope::bare("c", 9),
+            Envelope::bare("a", 2),
         ];
         let groups: Vec<(&str, Vec<i64>)> = by_aggregate(&batch)
             .into_iter()

@@ -21,6 +21,19 @@ pub struct Envelope<E> {
     pub headers: EventHeaders,
 }
 
+#[cfg(test)]
+impl Envelope<()> {
+    /// An envelope without an event or headers, for tests of grouping and routing.
+    pub(crate) fn bare(aggregate_id: &str, sequence: i64) -> Self {
+        Self {
+            aggregate_id: aggregate_id.to_owned(),
+            sequence,
+            event: (),
+            headers: EventHeaders::default(),
+        }
+    }
+}
+
 /// The optional Kafka headers of an event record, as the relay writes them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EventHeaders {

@@ -96,21 +96,11 @@ impl Writers {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::projection::EventHeaders;
-
-    fn envelope(id: &str, sequence: i64) -> Envelope<()> {
-        Envelope {
-            aggregate_id: id.to_owned(),
-            sequence,
-            event: (),
-            headers: EventHeaders::default(),
-        }
-    }
 
     #[test]
     fn one_aggregates_events_land_on_one_writer_in_their_order() {
         let events: Vec<_> = (1..=5)
-            .flat_map(|seq| ["a", "b", "c", "d", "e", "f"].map(|id| envelope(id, seq)))
+            .flat_map(|seq| ["a", "b", "c", "d", "e", "f"].map(|id| Envelope::bare(id, seq)))
             .collect();
         let slices = split(events, 3);
         assert_eq!(slices.len(), 3);
@@ -132,7 +122,11 @@ mod tests {
 
     #[test]
     fn a_single_writer_keeps_the_global_order() {
-        let events = vec![envelope("b", 1), envelope("a", 1), envelope("b", 2)];
+        let events = vec![
+            Envelope::bare("b", 1),
+            Envelope::bare("a", 1),
+            Envelope::bare("b", 2),
+        ];
         let slices = split(events, 1);
         let order: Vec<(&str, i64)> = slices[0]
             .iter()
