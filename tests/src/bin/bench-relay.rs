@@ -12,10 +12,10 @@ use causeway_commands::relay::source::Position;
 use causeway_infra::Settings;
 use causeway_infra::avro::EventCodec;
 use causeway_infra::kafka::{client_config, ensure_topics};
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{Message, Offset, TopicPartitionList};
 use causeway_tests::TestDatabase;
 use causeway_tests::relay_support::isolated_relay_settings;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Message, Offset, TopicPartitionList};
 
 const AGGREGATES: i64 = 1000;
 
@@ -109,7 +109,10 @@ async fn record_size(codec: &EventCodec, settings: &Settings) -> usize {
 /// A `read_committed` consumer of the checkpoint topic from its start.
 fn checkpoint_watcher(settings: &Settings) -> BaseConsumer {
     let consumer: BaseConsumer = client_config(&settings.kafka)
-        .set("group.id", format!("{}-bench", settings.relay.transactional_id))
+        .set(
+            "group.id",
+            format!("{}-bench", settings.relay.transactional_id),
+        )
         .set("isolation.level", "read_committed")
         .set("enable.auto.commit", "false")
         .set("fetch.wait.max.ms", "10")
