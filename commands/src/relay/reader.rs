@@ -142,7 +142,7 @@ async fn encode_page(
     let mut encoded = Vec::with_capacity(events.len());
     for event in &events {
         let (topic, value) = encode(codec, topics, event).await?;
-        let mut traceparent = event.metadata_str("traceparent").map(str::to_owned);
+        let mut traceparent = event.traceparent.clone();
         let span = spans.publish(event, &topic, &mut traceparent);
         encoded.push(Encoded {
             record: OutgoingRecord {
@@ -177,7 +177,7 @@ async fn encode(
         .events_topic(&event.aggregate_type)
         .map_err(|e| encode_error(e.to_string()))?;
     let value = codec
-        .encode(&topic, &event.event_type, event.data())
+        .encode(&topic, &event.event_type, &event.data)
         .await
         .map_err(|e| encode_error(e.to_string()))?;
     Ok((topic, value))
@@ -205,8 +205,11 @@ fn headers(event: &StoredEvent, traceparent: Option<&str>) -> OwnedHeaders {
     .fold(OwnedHeaders::new_with_capacity(10), |headers, pair| {
         insert(headers, pair)
     });
-    for key in ["correlation_id", "causation_id"] {
-        if let Some(value) = event.metadata_str(key) {
+    for (key, value) in [
+        ("correlation_id", &event.correlation_id),
+        ("causation_id", &event.causation_id),
+    ] {
+        if let Some(value) = value {
             headers = insert(headers, (key, value));
         }
     }
