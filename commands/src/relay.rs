@@ -2,8 +2,9 @@
 //! as seen by `read_committed` consumers, in per-aggregate order (DESIGN.md §1.3, ADR 0002).
 //!
 //! - [`source`]: reads committed events in commit order, never skipping a late commit.
-//! - [`publisher`]: a transactional producer; each batch and its checkpoint share one
-//!   Kafka transaction.
+//! - `reader`: a task reading and encoding pages of events ahead of the publisher.
+//! - [`publisher`]: a transactional producer; each batch (one or more pages) and its
+//!   checkpoint share one Kafka transaction.
 //! - [`checkpoint`]: the checkpoint topic, read back when a relay becomes leader.
 //! - [`leader`]: the advisory lock that makes one relay active and the others standbys.
 //! - `spans`: a span per published event, child of the command that stored it, linked
@@ -17,6 +18,7 @@ pub mod checkpoint;
 mod error;
 pub mod leader;
 pub mod publisher;
+mod reader;
 pub mod source;
 mod spans;
 
@@ -29,24 +31,25 @@ use causeway_infra::metrics::{RELAY_LAG, RELAY_PUBLISHED};
 use causeway_infra::settings::Settings;
 use causeway_infra::topics::{EventStream, Topics};
 use sqlx::PgPool;
+use tokio::sync::mpsc::{self, error::TryRecvError};
 use tokio::sync::watch;
 use tokio::time::Instant;
 use uuid::Uuid;
 
 pub use error::RelayError;
 use leader::Leadership;
-use publisher::{OutgoingRecord, TransactionalPublisher};
+use publisher::TransactionalPublisher;
+use reader::{Page, PageResult, Reader, ReaderConfig};
 use source::{Position, StoredEvent};
 
 const STEP_DOWN_PAUSE: Duration = Duration::from_secs(1);
 const LOCK_CHECK_EVERY: Duration = Duration::from_secs(1);
 
-/// Encoded records, the position of the last of them and their highest global position.
-struct PreparedBatch {
-    records: Vec<OutgoingRecord>,
+/// What one committed transaction published.
+struct Published {
+    events: usize,
     last: Position,
-    /// Open until the batch is published (dropped with it).
-    _spans: spans::BatchSpans,
+    /// The highest global position among its events.
     newest: i64,
 }
 
@@ -104,12 +107,25 @@ impl Relay {
         ensure_topics(&self.settings.kafka, &self.topic_specs()).await?;
         // Fence any earlier producer before reading the checkpoint it may still have written.
         let publisher = TransactionalPublisher::start(&self.settings).await?;
-        let mut position = checkpoint::read(&self.settings).await?;
+        let position = checkpoint::read(&self.settings).await?;
         tracing::info!(?position, "relay resumes after its checkpoint");
-        let poll = Duration::from_millis(self.settings.relay.poll_interval_ms);
+        let settings = &self.settings.relay;
+        let page_size = settings.page_size.clamp(1, settings.batch_size.max(1));
+        // The reader stops when it is dropped, on any return from here.
+        let (_reader, mut pages) = Reader::start(
+            ReaderConfig {
+                pool: self.pool.clone(),
+                codec: self.codec.clone(),
+                topics: self.topics.clone(),
+                page_size,
+                poll: Duration::from_millis(settings.poll_interval_ms),
+                ahead: (settings.batch_size / page_size) as usize + 1,
+            },
+            position,
+        );
         let mut lock_checked = Instant::now();
         let mut newest = position.global_position;
-        let mut next = self.prepare(position).await?;
+        let mut carried = None;
         loop {
             if *stop.borrow() {
                 return Ok(());
@@ -121,37 +137,105 @@ impl Relay {
                 lock_checked = Instant::now();
                 self.report_lag(newest).await;
             }
-            next = match next {
-                // Behind (a full batch): read and encode the batch after this one while this
-                // one commits, since a Kafka commit costs about as long as reading a batch.
-                // Caught up: read the next batch only after the commit, so it holds what was
-                // stored meanwhile; read earlier, it would miss those and they would wait a
-                // whole transaction more (each saga step waits for the relay).
-                Some(batch) => {
-                    let behind = batch.records.len() >= self.settings.relay.batch_size as usize;
-                    let (published, upcoming) = if behind {
-                        tokio::join!(
-                            publisher.publish(&batch.records, batch.last),
-                            self.prepare(batch.last)
-                        )
-                    } else {
-                        let published = publisher.publish(&batch.records, batch.last).await;
-                        (published, Ok(None))
-                    };
-                    published?;
-                    metrics::counter!(RELAY_PUBLISHED).increment(batch.records.len() as u64);
-                    newest = newest.max(batch.newest);
-                    tracing::debug!(events = batch.records.len(), last = ?batch.last, "relay published a batch");
-                    position = batch.last;
-                    match upcoming? {
-                        Some(upcoming) => Some(upcoming),
-                        None => self.prepare(position).await?,
+            let first = match carried.take() {
+                Some(page) => page,
+                None => tokio::select! {
+                    page = pages.recv() => page.ok_or_else(reader_gone)??,
+                    changed = stop.changed() => {
+                        if changed.is_err() || *stop.borrow() {
+                            return Ok(());
+                        }
+                        continue;
+                    }
+                    () = tokio::time::sleep(LOCK_CHECK_EVERY) => continue,
+                },
+            };
+            if first.events.is_empty() {
+                continue;
+            }
+            publisher.begin().await?;
+            let published = match self
+                .transact(&publisher, &mut pages, first, &mut carried)
+                .await
+            {
+                Ok(published) => published,
+                Err(error) => {
+                    publisher.abort_if_possible(&error).await;
+                    return Err(error);
+                }
+            };
+            metrics::counter!(RELAY_PUBLISHED).increment(published.events as u64);
+            newest = newest.max(published.newest);
+            tracing::debug!(events = published.events, last = ?published.last, "relay published a batch");
+        }
+    }
+
+    /// Fills the open transaction, starting with `first`: pages already read go in, and while
+    /// the reader is behind (its last page was full) the transaction waits for the next one,
+    /// until it holds `batch_size` events or is `transaction_max_ms` old. Then it commits
+    /// with the checkpoint of its last event. A page that does not fit whole is split: its
+    /// rest is left in `carried`, first in the next transaction.
+    ///
+    /// Caught up, it commits as soon as the waiting events are in, so each saga step waits
+    /// for the relay no longer than before; behind, the ~50 ms each commit costs the broker
+    /// (its transaction markers) is spread over many pages, and the reader reads and encodes
+    /// the next pages meanwhile.
+    async fn transact(
+        &self,
+        publisher: &TransactionalPublisher,
+        pages: &mut mpsc::Receiver<PageResult>,
+        first: Page,
+        carried: &mut Option<Page>,
+    ) -> Result<Published, RelayError> {
+        let settings = &self.settings.relay;
+        let limit = settings.batch_size.max(1) as usize;
+        let deadline = Instant::now() + Duration::from_millis(settings.transaction_max_ms);
+        let mut published = Published {
+            events: 0,
+            last: Position::default(),
+            newest: 0,
+        };
+        // Open until the transaction has committed (or failed).
+        let mut spans = Vec::new();
+        let mut page = first;
+        loop {
+            let room = limit - published.events;
+            if page.events.len() > room {
+                *carried = Some(Page {
+                    events: page.events.split_off(room),
+                    full: page.full,
+                    span: page.span.clone(),
+                });
+            }
+            let behind = page.full;
+            let mut records = Vec::with_capacity(page.events.len());
+            for event in page.events {
+                published.last = event.position;
+                published.newest = published.newest.max(event.position.global_position);
+                records.push(event.record);
+                spans.extend(event.span);
+            }
+            spans.push(page.span);
+            published.events += records.len();
+            publisher.produce(records).await?;
+            if carried.is_some() || published.events >= limit || Instant::now() >= deadline {
+                break;
+            }
+            page = match pages.try_recv() {
+                Ok(next) => next?,
+                Err(TryRecvError::Empty) if behind => {
+                    match tokio::time::timeout_at(deadline, pages.recv()).await {
+                        Ok(next) => next.ok_or_else(reader_gone)??,
+                        Err(_) => break,
                     }
                 }
-                None if sleep_or_stop(poll, stop).await => return Ok(()),
-                None => self.prepare(position).await?,
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => return Err(reader_gone()),
             };
         }
+        publisher.commit(published.last).await?;
+        drop(spans);
+        Ok(published)
     }
 
     /// Every topic the relay writes: the checkpoint, and each events topic with its DLQ.
@@ -169,28 +253,6 @@ impl Relay {
             .collect()
     }
 
-    /// Reads and encodes the events after `position`, ready to publish; `None` when nothing
-    /// is waiting.
-    async fn prepare(&self, position: Position) -> Result<Option<PreparedBatch>, RelayError> {
-        let batch =
-            source::fetch_after(&self.pool, position, self.settings.relay.batch_size).await?;
-        let Some(last) = batch.last().map(StoredEvent::position) else {
-            return Ok(None);
-        };
-        let mut records = Vec::with_capacity(batch.len());
-        let mut spans = spans::BatchSpans::new(batch.len());
-        for event in &batch {
-            records.push(spans.publish(self.encode(event).await?, event));
-        }
-        let newest = batch.iter().map(|e| e.global_position).max().unwrap_or(0);
-        Ok(Some(PreparedBatch {
-            records,
-            last,
-            newest,
-            _spans: spans,
-        }))
-    }
-
     /// Sets [`RELAY_LAG`]: the newest stored global position minus the newest published.
     async fn report_lag(&self, newest_published: i64) {
         match source::head(&self.pool).await {
@@ -201,54 +263,11 @@ impl Relay {
             Err(error) => tracing::debug!(%error, "relay lag unknown: no event store head"),
         }
     }
-
-    async fn encode(&self, event: &StoredEvent) -> Result<OutgoingRecord, RelayError> {
-        let encode_error = |reason: String| RelayError::Encode {
-            event_type: event.event_type.clone(),
-            aggregate_id: event.aggregate_id.clone(),
-            sequence: event.sequence,
-            reason,
-        };
-        let topic = self
-            .topics
-            .events_topic(&event.aggregate_type)
-            .map_err(|e| encode_error(e.to_string()))?;
-        let value = self
-            .codec
-            .encode(&topic, &event.event_type, event.data())
-            .await
-            .map_err(|e| encode_error(e.to_string()))?;
-        Ok(OutgoingRecord {
-            topic,
-            key: event.aggregate_id.clone(),
-            value,
-            headers: headers(event),
-        })
-    }
 }
 
-/// The Kafka headers of one event.
-fn headers(event: &StoredEvent) -> Vec<(&'static str, String)> {
-    let mut headers = vec![
-        ("event_type", event.event_type.clone()),
-        ("event_id", event_id(event).to_string()),
-        ("aggregate_type", event.aggregate_type.clone()),
-        ("aggregate_id", event.aggregate_id.clone()),
-        ("sequence", event.sequence.to_string()),
-        ("event_version", event.event_version.clone()),
-        (
-            "recorded_at",
-            event
-                .recorded_at
-                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        ),
-    ];
-    for key in ["correlation_id", "causation_id", "traceparent"] {
-        if let Some(value) = event.metadata_str(key) {
-            headers.push((key, value.to_owned()));
-        }
-    }
-    headers
+/// The reader task ended without an error (it never does while its pages are wanted).
+fn reader_gone() -> RelayError {
+    RelayError::Reader("its channel closed".to_owned())
 }
 
 /// A stable id per event (UUID v5 of aggregate type, id and sequence): consumers can use it

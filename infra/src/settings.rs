@@ -130,6 +130,11 @@ pub struct SagaSettings {
 pub struct RelaySettings {
     /// Most events published in one Kafka transaction.
     pub batch_size: u32,
+    /// Events read from the store and encoded at once (a page); a transaction takes pages
+    /// until it holds `batch_size` events.
+    pub page_size: u32,
+    /// A transaction stops waiting for more pages once it is this old, and commits.
+    pub transaction_max_ms: u64,
     /// Pause between polls when nothing is waiting.
     pub poll_interval_ms: u64,
     /// Kafka `transactional.id`: the same for every relay instance, so a new leader fences

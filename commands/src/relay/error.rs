@@ -32,6 +32,9 @@ pub enum RelayError {
     /// A delivery report never arrived (the producer went away).
     #[error("delivery report lost")]
     DeliveryCancelled,
+    /// The reader's encoding thread panicked or was cancelled.
+    #[error("relay reader stopped: {0}")]
+    Reader(String),
     /// The leader lock's connection was lost: another relay may lead now.
     #[error("no longer the leader")]
     LostLeadership,

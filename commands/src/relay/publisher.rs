@@ -7,7 +7,7 @@ use std::time::Duration;
 use causeway_infra::kafka::client_config;
 use causeway_infra::settings::Settings;
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::message::OwnedHeaders;
 use rdkafka::producer::DefaultProducerContext;
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
@@ -28,7 +28,7 @@ pub struct OutgoingRecord {
     /// Confluent-framed Avro.
     pub value: Vec<u8>,
     /// Event type, ids, sequence, correlation, causation, traceparent.
-    pub headers: Vec<(&'static str, String)>,
+    pub headers: OwnedHeaders,
 }
 
 type KafkaProducer = ThreadedProducer<DefaultProducerContext>;
@@ -63,36 +63,24 @@ impl TransactionalPublisher {
         })
     }
 
-    /// Publishes `records` and the checkpoint `to` in one transaction. On failure the
-    /// transaction is aborted (when it can be) and nothing of it becomes visible.
-    pub async fn publish(
-        &self,
-        records: &[OutgoingRecord],
-        to: Position,
-    ) -> Result<(), RelayError> {
-        blocking(&self.producer, |p| p.begin_transaction()).await?;
-        match self.produce_and_commit(records, to).await {
-            Ok(()) => Ok(()),
-            Err(error) => {
-                self.abort_if_possible(&error).await;
-                Err(error)
-            }
-        }
+    /// Opens a transaction (local: the broker hears of it with its first record).
+    pub async fn begin(&self) -> Result<(), RelayError> {
+        blocking(&self.producer, |p| p.begin_transaction()).await
     }
 
-    /// Enqueues every record and the checkpoint, then commits. librdkafka's commit flushes
-    /// the transaction and fails (abortably) if any record of it was not delivered, so
-    /// per-record delivery reports are not needed.
-    async fn produce_and_commit(
-        &self,
-        records: &[OutgoingRecord],
-        to: Position,
-    ) -> Result<(), RelayError> {
+    /// Enqueues `records` in the open transaction, in order.
+    pub async fn produce(&self, records: Vec<OutgoingRecord>) -> Result<(), RelayError> {
         for record in records {
-            let headers = headers(&record.headers);
-            self.enqueue(&record.topic, &record.key, &record.value, headers)
+            self.enqueue(&record.topic, &record.key, &record.value, record.headers)
                 .await?;
         }
+        Ok(())
+    }
+
+    /// Enqueues the checkpoint `to` and commits the open transaction. librdkafka's commit
+    /// flushes the transaction and fails (abortably) if any record of it was not delivered,
+    /// so per-record delivery reports are not needed.
+    pub async fn commit(&self, to: Position) -> Result<(), RelayError> {
         let checkpoint = encode_checkpoint(to);
         let topic = &self.checkpoint_topic;
         self.enqueue(topic, CHECKPOINT_KEY, &checkpoint, OwnedHeaders::new())
@@ -127,7 +115,9 @@ impl TransactionalPublisher {
         }
     }
 
-    async fn abort_if_possible(&self, error: &RelayError) {
+    /// Aborts the open transaction after `error`, unless the producer is fenced or otherwise
+    /// unusable: nothing of the transaction becomes visible.
+    pub async fn abort_if_possible(&self, error: &RelayError) {
         if error.is_fatal() {
             return;
         }
@@ -137,18 +127,6 @@ impl TransactionalPublisher {
             tracing::warn!(error = %abort, "aborting the relay transaction failed");
         }
     }
-}
-
-fn headers(pairs: &[(&'static str, String)]) -> OwnedHeaders {
-    pairs.iter().fold(
-        OwnedHeaders::new_with_capacity(pairs.len()),
-        |headers, (key, value)| {
-            headers.insert(Header {
-                key,
-                value: Some(value.as_bytes()),
-            })
-        },
-    )
 }
 
 /// librdkafka's transaction calls block their thread until the broker answers.

@@ -1,26 +1,30 @@
-//! The relay's spans: one `relay.batch` span per Kafka transaction, and one `relay.publish`
-//! span per event, a child of the span stored in the event's metadata (the command that
-//! wrote it) and linked to its batch. The publish span's own context replaces the stored
-//! `traceparent` header, so consumers continue the publication, which continues the command:
-//! one trace per saga (DESIGN.md §4, docs/adr/0012-tracing.md).
+//! The relay's spans: one `relay.batch` span per page of events read, and one
+//! `relay.publish` span per event, a child of the span stored in the event's metadata (the
+//! command that wrote it) and linked to its batch. The publish span's own context replaces
+//! the stored `traceparent` header, so consumers continue the publication, which continues
+//! the command: one trace per saga (DESIGN.md §4, docs/adr/0012-tracing.md).
 //!
-//! The spans live as long as the prepared batch: they end when its transaction has committed
-//! (or failed), so their duration is encode-to-commit.
+//! The spans live until the transaction publishing their events has committed (or failed),
+//! so their duration is encode-to-commit.
+//!
+//! Without an OpenTelemetry layer a span has no context to put in a header, so the stored
+//! `traceparent` travels on unchanged and no per-event span is made at all: the batch span
+//! tells which case holds.
 
 use causeway_infra::telemetry::{self, attribute};
 use tracing::Span;
 
-use super::publisher::OutgoingRecord;
 use super::source::StoredEvent;
 
-/// The spans of one batch, kept open until the batch is published.
-pub(super) struct BatchSpans {
+/// The batch span of one page.
+pub(super) struct PageSpans {
     batch: Span,
-    events: Vec<Span>,
+    /// Spans carry an OpenTelemetry context (traces are exported).
+    traced: bool,
 }
 
-impl BatchSpans {
-    /// A batch of `events` events, a root span of its own.
+impl PageSpans {
+    /// A page of `events` events, a root span of its own.
     pub(super) fn new(events: usize) -> Self {
         let batch = tracing::info_span!(
             parent: None,
@@ -29,18 +33,21 @@ impl BatchSpans {
             otel.kind = "producer",
             events,
         );
-        Self {
-            batch,
-            events: Vec::with_capacity(events),
-        }
+        let traced = telemetry::traceparent_of(&batch).is_some();
+        Self { batch, traced }
     }
 
-    /// Opens the publish span of `event` and makes `record` carry it as `traceparent`.
+    /// Opens the publish span of `event` (bound for `topic`) and makes `traceparent` (the
+    /// stored one) its context. `None` when traces are not exported.
     pub(super) fn publish(
-        &mut self,
-        mut record: OutgoingRecord,
+        &self,
         event: &StoredEvent,
-    ) -> OutgoingRecord {
+        topic: &str,
+        traceparent: &mut Option<String>,
+    ) -> Option<Span> {
+        if !self.traced {
+            return None;
+        }
         let span = tracing::info_span!(
             parent: None,
             "relay.publish",
@@ -50,21 +57,24 @@ impl BatchSpans {
             { attribute::EVENT_TYPE } = %event.event_type,
             { attribute::SEQUENCE } = event.sequence,
             { attribute::SAGA_OUTCOME } = tracing::field::Empty,
-            messaging.destination.name = %record.topic,
+            messaging.destination.name = %topic,
             global_position = event.global_position,
         );
         if let Some(outcome) = telemetry::saga_outcome(&event.event_type) {
             span.record(attribute::SAGA_OUTCOME, outcome);
         }
-        if let Some(stored) = event.metadata_str("traceparent") {
+        if let Some(stored) = traceparent.as_deref() {
             telemetry::continue_trace(&span, stored);
         }
         telemetry::link_to(&span, &self.batch);
-        if let Some(traceparent) = telemetry::traceparent_of(&span) {
-            record.headers.retain(|(name, _)| *name != "traceparent");
-            record.headers.push(("traceparent", traceparent));
+        if let Some(own) = telemetry::traceparent_of(&span) {
+            *traceparent = Some(own);
         }
-        self.events.push(span);
-        record
+        Some(span)
+    }
+
+    /// The batch span, to keep open while the page's events are unpublished.
+    pub(super) fn into_batch(self) -> Span {
+        self.batch
     }
 }
