@@ -1,6 +1,6 @@
 //! Group commit: appends that need no snapshot, made concurrently by different commands,
 //! share one `INSERT` (one statement, one transaction, one WAL flush) instead of paying a
-//! round trip and a commit each (docs/adr/0015-group-commit.md).
+//! round trip and a commit each (docs/adr/0015-command-write-path.md).
 //!
 //! No timer and no standing task: an append joins the queue and, when fewer than
 //! [`FLUSHERS`] flushes are running, spawns one. A flush takes whatever is queued (up to
