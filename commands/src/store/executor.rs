@@ -130,7 +130,9 @@ impl CommandStore {
     /// yet: the first attempt decides on the default state without reading the store. Were
     /// the id taken after all, that attempt would be refused (the insert of sequence 1
     /// conflicts, or the default state rejects the command) and the next one loads.
+    // The same span name as `execute`: the trace of a command reads alike either way.
     #[tracing::instrument(
+        name = "execute",
         skip_all,
         fields(aggregate_type = A::TYPE, aggregate_id = %aggregate_id, version, attempts)
     )]
