@@ -185,3 +185,52 @@ pub fn causeway_binary() -> PathBuf {
         ),
     }
 }
+
+/// A free TCP port on 127.0.0.1 (free when asked; a server binds it soon after).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port")
+}
+
+/// `causeway serve --roles command-api` on `port` over `db`, as a child process killed
+/// (SIGKILL) when dropped.
+pub struct CommandApiProcess(std::process::Child);
+
+impl CommandApiProcess {
+    /// Starts it; it listens shortly after.
+    pub fn start(db: &TestDatabase, port: u16) -> Self {
+        let child = std::process::Command::new(causeway_binary())
+            .args(["serve", "--roles", "command-api"])
+            .env(
+                "CAUSEWAY_DATABASE__DATABASE_NAME",
+                &db.settings.database.database_name,
+            )
+            .env("CAUSEWAY_HTTP__PORT", port.to_string())
+            .env("CAUSEWAY_TELEMETRY__OTLP_ENDPOINT", "")
+            .env("RUST_LOG", "warn")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start causeway serve");
+        Self(child)
+    }
+
+    /// The OS process id.
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// SIGKILL, then reap.
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for CommandApiProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

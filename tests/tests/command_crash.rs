@@ -7,57 +7,14 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use std::collections::HashMap;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use causeway_tests::{TestDatabase, causeway_binary, eventually};
+use causeway_tests::{CommandApiProcess, TestDatabase, eventually, free_port};
 use serde_json::{Value, json};
 
 const CLIENTS: usize = 16;
-
-/// `causeway serve --roles command-api` on `port`, killed when dropped.
-struct CommandApiProcess(Child);
-
-impl CommandApiProcess {
-    fn start(db: &TestDatabase, port: u16) -> Self {
-        let child = Command::new(causeway_binary())
-            .args(["serve", "--roles", "command-api"])
-            .env(
-                "CAUSEWAY_DATABASE__DATABASE_NAME",
-                &db.settings.database.database_name,
-            )
-            .env("CAUSEWAY_HTTP__PORT", port.to_string())
-            .env("CAUSEWAY_TELEMETRY__OTLP_ENDPOINT", "")
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start causeway serve");
-        Self(child)
-    }
-
-    fn kill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for CommandApiProcess {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 async fn wait_until_live(client: &reqwest::Client, base: &str) {
     eventually(

@@ -798,6 +798,14 @@ async fn append_while_blocked(
     outcomes
 }
 
+/// Asserts that each of `skus` has exactly one stored event.
+async fn assert_each_stored_once(pool: &PgPool, skus: &[String]) {
+    for sku in skus {
+        let stored = stored_events(pool, InventoryItem::TYPE, sku).await;
+        assert_eq!(stored.len(), 1, "{sku}");
+    }
+}
+
 /// How many distinct transactions stored the events of `skus`.
 async fn transactions_of(pool: &PgPool, skus: &[String]) -> i64 {
     sqlx::query_scalar(
@@ -820,15 +828,7 @@ async fn appends_made_while_postgres_is_busy_share_one_insert() {
     let outcomes = append_while_blocked(&db, &repository, appends).await;
 
     assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
-    for sku in &skus {
-        assert_eq!(
-            stored_events(&db.pool, InventoryItem::TYPE, sku)
-                .await
-                .len(),
-            1,
-            "{sku}"
-        );
-    }
+    assert_each_stored_once(&db.pool, &skus).await;
     // At most four flushes were blocked; the other appends queued behind them and went in
     // together once the lock was released.
     let transactions = transactions_of(&db.pool, &skus).await;
@@ -859,15 +859,7 @@ async fn an_append_that_conflicts_inside_a_group_is_refused_and_the_others_are_s
         "{conflict:?}"
     );
     assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
-    for sku in &skus {
-        assert_eq!(
-            stored_events(&db.pool, InventoryItem::TYPE, sku)
-                .await
-                .len(),
-            1,
-            "{sku}"
-        );
-    }
+    assert_each_stored_once(&db.pool, &skus).await;
     let taken = stored_events(&db.pool, InventoryItem::TYPE, "SKU-TAKEN").await;
     assert_eq!(taken.len(), 1);
     assert_ne!(taken[0].payload, restocked("SKU-TAKEN", 1).payload);

@@ -5,12 +5,10 @@
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use causeway_tests::{TestDatabase, causeway_binary};
+use causeway_tests::{CommandApiProcess, TestDatabase, free_port};
 use serde_json::{Value, json};
 
 const CLIENTS: usize = 16;
@@ -21,7 +19,7 @@ async fn main() {
     let seconds: u64 = arg("--seconds").unwrap_or(15);
     let db = TestDatabase::migrated().await;
     let port = free_port();
-    let mut server = start_server(&db, port);
+    let mut server = CommandApiProcess::start(&db, port);
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(CLIENTS)
@@ -35,8 +33,7 @@ async fn main() {
     let mut latencies = run_for(&client, &base, &customers, Duration::from_secs(seconds)).await;
     let elapsed = started.elapsed().as_secs_f64();
     let rss_kb = peak_rss_kb(&server);
-    let _ = server.kill();
-    let _ = server.wait();
+    server.kill();
 
     latencies.sort_unstable_by(f64::total_cmp);
     let count = latencies.len();
@@ -56,30 +53,6 @@ fn arg<T: std::str::FromStr>(name: &str) -> Option<T> {
         .position(|a| a == name)
         .and_then(|i| args.get(i + 1))
         .and_then(|v| v.parse().ok())
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_server(db: &TestDatabase, port: u16) -> Child {
-    Command::new(causeway_binary())
-        .args(["serve", "--roles", "command-api"])
-        .env(
-            "CAUSEWAY_DATABASE__DATABASE_NAME",
-            &db.settings.database.database_name,
-        )
-        .env("CAUSEWAY_HTTP__PORT", port.to_string())
-        .env("CAUSEWAY_TELEMETRY__OTLP_ENDPOINT", "")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start causeway serve")
 }
 
 async fn wait_until_live(client: &reqwest::Client, base: &str) {
@@ -157,9 +130,9 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-fn peak_rss_kb(server: &Child) -> u64 {
+fn peak_rss_kb(server: &CommandApiProcess) -> u64 {
     let status =
-        std::fs::read_to_string(format!("/proc/{}/status", server.id())).unwrap_or_default();
+        std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap_or_default();
     status
         .lines()
         .find(|l| l.starts_with("VmHWM:"))
