@@ -235,6 +235,52 @@ impl Shop {
         .await;
     }
 
+    /// Waits until the credit reserved over `customers` in the read model sums to `expected`,
+    /// while every row stays consistent (reserved within its limit, reserved + available =
+    /// limit). The customers projection may trail the orders read model: an order can read
+    /// final before its customer's row shows the reservation.
+    pub async fn wait_reserved_total(&self, customers: &[String], expected: i64, within: Duration) {
+        let description = format!(
+            "credit reserved over {} customers to be {expected}",
+            customers.len()
+        );
+        eventually(within, &description, || async {
+            let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
+                "SELECT credit_limit, reserved_credit, available_credit FROM customers
+                 WHERE customer_id = ANY($1)",
+            )
+            .bind(customers)
+            .fetch_all(&self.pool)
+            .await
+            .expect("read customers");
+            for &(limit, reserved, available) in &rows {
+                assert!(
+                    (0..=limit).contains(&reserved) && reserved + available == limit,
+                    "a customer row is inconsistent: limit {limit}, reserved {reserved}, available {available}"
+                );
+            }
+            let total: i64 = rows.iter().map(|r| r.1).sum();
+            (rows.len() == customers.len() && total == expected).then_some(())
+        })
+        .await;
+    }
+
+    /// Credit reserved minus credit released for `customers`, summed over the event store:
+    /// the truth the customers read model follows.
+    pub async fn stored_reserved_total(&self, customers: &[String]) -> i64 {
+        sqlx::query_scalar(
+            "SELECT COALESCE(sum(CASE event_type WHEN 'CreditReserved' THEN 1 ELSE -1 END
+                                 * (payload->'data'->'amount'->>'amount_minor')::bigint), 0)::bigint
+             FROM events
+             WHERE aggregate_type = 'Customer' AND aggregate_id = ANY($1)
+               AND event_type IN ('CreditReserved', 'CreditReleased')",
+        )
+        .bind(customers)
+        .fetch_one(&self.pool)
+        .await
+        .expect("sum the stored credit reservations")
+    }
+
     /// The payment's status in the read model, if any.
     pub async fn payment(&self, order: &str) -> Option<String> {
         sqlx::query_scalar("SELECT status FROM payments WHERE order_id = $1")

@@ -70,17 +70,12 @@ async fn racing_orders_sell_exactly_the_stock_there_is_and_never_exceed_a_credit
     assert_eq!(outcomes.get("confirmed"), Some(&50), "{outcomes:?}");
     assert_eq!(outcomes.get("rejected"), Some(&150), "{outcomes:?}");
     shop.wait_stock(&sku, (50, 50, 0), WITHIN).await;
-    let mut reserved_total = 0;
-    for customer in &customers {
-        let (limit, reserved, available) = shop.credit(customer).await.unwrap();
-        assert!(reserved <= limit && reserved + available == limit);
-        reserved_total += reserved;
-    }
     assert_eq!(
-        reserved_total,
+        shop.stored_reserved_total(&customers).await,
         50 * 100,
         "credit reserved for exactly the confirmed orders"
     );
+    shop.wait_reserved_total(&customers, 50 * 100, WITHIN).await;
 
     let outcomes = shop.wait_all_final(&credit_orders, WITHIN).await;
     assert_eq!(outcomes.get("confirmed"), Some(&10), "{outcomes:?}");
@@ -300,11 +295,9 @@ async fn every_saga_reaches_a_final_state_after_the_saga_process_is_killed_mid_f
     assert_eq!(outcomes.get("confirmed"), Some(&100), "{outcomes:?}");
     assert_eq!(outcomes.get("rejected"), Some(&20), "{outcomes:?}");
     shop.wait_stock(&sku, (100, 100, 0), WITHIN).await;
-    let mut reserved_total = 0;
-    for customer in &customers {
-        reserved_total += shop.credit(customer).await.unwrap().1;
-    }
-    assert_eq!(reserved_total, 100 * 100);
+    assert_eq!(shop.stored_reserved_total(&customers).await, 100 * 100);
+    shop.wait_reserved_total(&customers, 100 * 100, WITHIN)
+        .await;
     let duplicated: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM (SELECT payload->'data'->>'order_id' FROM events
          WHERE event_type IN ('StockReserved', 'CreditReserved')
