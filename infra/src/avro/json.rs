@@ -6,6 +6,7 @@
 //! rather than dropped, so a Rust event that grew a field cannot lose it silently.
 
 use std::collections::HashMap;
+use std::fmt;
 
 use apache_avro::Schema;
 use apache_avro::schema::{Names, RecordSchema, SchemaKind, UnionSchema};
@@ -15,7 +16,26 @@ use serde_json::{Map, Number, Value as Json};
 /// `json` as an Avro value of `schema`; `names` resolves named references. Errors say where
 /// (`data.lines[0].quantity`) and what.
 pub(crate) fn to_avro(schema: &Schema, names: &Names, json: &Json) -> Result<Value, String> {
-    Converter { names }.value(schema, json, "data")
+    Converter { names }.value(schema, json, Path::Root("data"))
+}
+
+/// Where a value sits in the payload, e.g. `data.lines[0].quantity`. Only written out when
+/// an error names it: formatting a path per field cost more than the conversion itself.
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    Root(&'a str),
+    Field(&'a Path<'a>, &'a str),
+    Item(&'a Path<'a>, usize),
+}
+
+impl fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Root(name) => f.write_str(name),
+            Self::Field(parent, name) => write!(f, "{parent}.{name}"),
+            Self::Item(parent, index) => write!(f, "{parent}[{index}]"),
+        }
+    }
 }
 
 struct Converter<'a> {
@@ -23,7 +43,7 @@ struct Converter<'a> {
 }
 
 impl Converter<'_> {
-    fn value(&self, schema: &Schema, json: &Json, path: &str) -> Result<Value, String> {
+    fn value(&self, schema: &Schema, json: &Json, path: Path<'_>) -> Result<Value, String> {
         match (schema, json) {
             (Schema::Null, Json::Null) => Ok(Value::Null),
             (Schema::Boolean, Json::Bool(b)) => Ok(Value::Boolean(*b)),
@@ -48,12 +68,12 @@ impl Converter<'_> {
             (Schema::Array(a), Json::Array(items)) => items
                 .iter()
                 .enumerate()
-                .map(|(i, item)| self.value(&a.items, item, &format!("{path}[{i}]")))
+                .map(|(i, item)| self.value(&a.items, item, Path::Item(&path, i)))
                 .collect::<Result<_, _>>()
                 .map(Value::Array),
             (Schema::Map(m), Json::Object(entries)) => entries
                 .iter()
-                .map(|(k, v)| Ok((k.clone(), self.value(&m.types, v, &format!("{path}.{k}"))?)))
+                .map(|(k, v)| Ok((k.clone(), self.value(&m.types, v, Path::Field(&path, k))?)))
                 .collect::<Result<HashMap<_, _>, String>>()
                 .map(Value::Map),
             (Schema::Record(record), Json::Object(object)) => self.record(record, object, path),
@@ -90,7 +110,7 @@ impl Converter<'_> {
         &self,
         record: &RecordSchema,
         object: &Map<String, Json>,
-        path: &str,
+        path: Path<'_>,
     ) -> Result<Value, String> {
         if let Some(extra) = object.keys().find(|k| !record.lookup.contains_key(*k)) {
             return Err(format!(
@@ -100,7 +120,7 @@ impl Converter<'_> {
         }
         let mut fields = Vec::with_capacity(record.fields.len());
         for field in &record.fields {
-            let field_path = format!("{path}.{}", field.name);
+            let field_path = Path::Field(&path, &field.name);
             let json = match (object.get(&field.name), &field.default) {
                 (Some(json), _) => json,
                 (None, Some(default)) => default,
@@ -112,28 +132,53 @@ impl Converter<'_> {
             };
             fields.push((
                 field.name.clone(),
-                self.value(&field.schema, json, &field_path)?,
+                self.value(&field.schema, json, field_path)?,
             ));
         }
         Ok(Value::Record(fields))
     }
 
-    fn union(&self, union: &UnionSchema, json: &Json, path: &str) -> Result<Value, String> {
-        let mut mismatches = Vec::new();
+    /// The first branch that converts `json`. A branch whose kind cannot hold it is not
+    /// tried; only when no branch fits is each one's mismatch written out.
+    fn union(&self, union: &UnionSchema, json: &Json, path: Path<'_>) -> Result<Value, String> {
         for (index, variant) in union.variants().iter().enumerate() {
-            match self.value(variant, json, path) {
-                Ok(value) => return Ok(Value::Union(index_u32(index)?, Box::new(value))),
-                Err(mismatch) => mismatches.push(mismatch),
+            if self.could_hold(variant, json)
+                && let Ok(value) = self.value(variant, json, path)
+            {
+                return Ok(Value::Union(index_u32(index)?, Box::new(value)));
             }
         }
+        let mismatches: Vec<String> = union
+            .variants()
+            .iter()
+            .filter_map(|variant| self.value(variant, json, path).err())
+            .collect();
         Err(format!(
             "{path}: fits no branch of the union ({})",
             mismatches.join("; ")
         ))
     }
+
+    /// Whether `schema`'s kind can hold `json`'s at all (a named reference by its target).
+    fn could_hold(&self, schema: &Schema, json: &Json) -> bool {
+        match (schema, json) {
+            (Schema::Ref { name }, _) => self
+                .names
+                .get(name)
+                .is_some_and(|target| self.could_hold(target, json)),
+            (Schema::Null, Json::Null)
+            | (Schema::Boolean, Json::Bool(_))
+            | (Schema::Int | Schema::Long | Schema::Double, Json::Number(_))
+            | (Schema::String | Schema::Enum(_), Json::String(_))
+            | (Schema::Array(_), Json::Array(_))
+            | (Schema::Map(_) | Schema::Record(_), Json::Object(_))
+            | (Schema::Union(_), _) => true,
+            _ => false,
+        }
+    }
 }
 
-fn int(n: &Number, path: &str) -> Result<Value, String> {
+fn int(n: &Number, path: Path<'_>) -> Result<Value, String> {
     n.as_i64()
         .and_then(|i| i32::try_from(i).ok())
         .map(Value::Int)
@@ -146,7 +191,11 @@ fn index_u32(index: usize) -> Result<u32, String> {
 
 /// An Avro value (as decoded and resolved into the reader schema) as JSON: records become
 /// objects in field order, enums their symbol, unions their branch's value.
-pub(crate) fn to_json(value: Value, path: &str) -> Result<Json, String> {
+pub(crate) fn to_json(value: Value, root: &str) -> Result<Json, String> {
+    json_of(value, Path::Root(root))
+}
+
+fn json_of(value: Value, path: Path<'_>) -> Result<Json, String> {
     Ok(match value {
         Value::Null => Json::Null,
         Value::Boolean(b) => Json::Bool(b),
@@ -156,12 +205,12 @@ pub(crate) fn to_json(value: Value, path: &str) -> Result<Json, String> {
             .map(Json::Number)
             .ok_or_else(|| format!("{path}: {f} has no JSON form"))?,
         Value::String(s) | Value::Enum(_, s) => Json::String(s),
-        Value::Union(_, inner) => to_json(*inner, path)?,
+        Value::Union(_, inner) => json_of(*inner, path)?,
         Value::Array(items) => Json::Array(
             items
                 .into_iter()
                 .enumerate()
-                .map(|(i, item)| to_json(item, &format!("{path}[{i}]")))
+                .map(|(i, item)| json_of(item, Path::Item(&path, i)))
                 .collect::<Result<_, _>>()?,
         ),
         Value::Map(entries) => Json::Object(object(entries, path)?),
@@ -176,12 +225,12 @@ pub(crate) fn to_json(value: Value, path: &str) -> Result<Json, String> {
 
 fn object(
     entries: impl IntoIterator<Item = (String, Value)>,
-    path: &str,
+    path: Path<'_>,
 ) -> Result<Map<String, Json>, String> {
     entries
         .into_iter()
         .map(|(name, value)| {
-            let json = to_json(value, &format!("{path}.{name}"))?;
+            let json = json_of(value, Path::Field(&path, &name))?;
             Ok((name, json))
         })
         .collect()
@@ -270,6 +319,29 @@ mod tests {
         assert_eq!(error, "data.tags[0]: expected string, found number 7");
         let error = convert(&json!({"n": 1.5, "kind": "A", "tags": []})).unwrap_err();
         assert_eq!(error, "data.n: 1.5 is not a 64-bit integer (Avro long)");
+    }
+
+    #[test]
+    fn a_union_takes_the_branch_that_fits_and_names_every_mismatch_when_none_does() {
+        let json = json!({"n": 1, "kind": "A", "tags": [], "maybe": {"flag": false}});
+        let Value::Record(fields) = convert(&json).unwrap() else {
+            panic!("a record converts to a record")
+        };
+        assert!(
+            matches!(&fields[3].1, Value::Union(1, inner) if matches!(**inner, Value::Record(_)))
+        );
+        let error = convert(&json!({"n": 1, "kind": "A", "tags": [], "maybe": 5})).unwrap_err();
+        assert_eq!(
+            error,
+            "data.maybe: fits no branch of the union (data.maybe: expected null, found number 5; \
+             data.maybe: expected a t.Inner record (JSON object), found number 5)"
+        );
+        let error = convert(&json!({"n": 1, "kind": "A", "tags": [], "again": {"flag": "yes"}}))
+            .unwrap_err();
+        assert!(
+            error.contains("data.again.flag: expected boolean, found string \"yes\""),
+            "{error}"
+        );
     }
 
     #[test]
