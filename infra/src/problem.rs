@@ -1,8 +1,14 @@
 //! RFC 9457 problem documents (`application/problem+json`): the one shape every HTTP error
 //! of every role answers with.
 
+use std::collections::BTreeMap;
+
 use axum::http::StatusCode;
 use serde_json::{Value, json};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::content::ContentBuilder;
+use utoipa::openapi::response::{Response, ResponseBuilder};
+use utoipa::openapi::schema::Ref;
 
 /// The media type of a problem document.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -21,6 +27,25 @@ pub fn problem_body(status: StatusCode, code: &str, detail: String, extra: Optio
         object.extend(members);
     }
     body
+}
+
+/// OpenAPI responses answered with a problem document: `(status, description)` pairs, for a
+/// role's `utoipa::IntoResponses` sets. The body is the `Problem` schema, which the binary's
+/// merged `/openapi.json` holds.
+pub fn problem_responses(errors: &[(u16, &str)]) -> BTreeMap<String, RefOr<Response>> {
+    errors
+        .iter()
+        .map(|&(status, description)| {
+            let content = ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build();
+            let response = ResponseBuilder::new()
+                .description(description)
+                .content(PROBLEM_JSON, content)
+                .build();
+            (status.to_string(), RefOr::T(response))
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::future::Future;
 
 use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use tokio::time::Instant;
 
 use crate::{QueryError, ReadApiConfig};
@@ -103,6 +104,11 @@ where
             what: subject.what,
             id: subject.id.to_owned(),
         })
+}
+
+/// An answer carrying `version` as its consistency token.
+pub(crate) fn versioned(version: i64, body: impl IntoResponse) -> Response {
+    ([(TOKEN_HEADER, version.to_string())], body).into_response()
 }
 
 /// Reads with `fetch` until the row's version (`version_of`) reaches `wanted`, or the wait

@@ -6,12 +6,13 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 
-use crate::consistency::{self, ConsistencyHeader, MinVersionQuery, Subject, read_versioned};
+use crate::consistency::{ConsistencyHeader, MinVersionQuery, Subject, read_versioned, versioned};
+use crate::error::ByIdProblems;
 use crate::orders::canonical_id;
 use crate::{QueryError, ReadState};
 
@@ -38,10 +39,7 @@ pub(crate) struct CustomerView {
     params(("id" = String, Path, description = "The customer id (a UUID)"), MinVersionQuery, ConsistencyHeader),
     responses(
         (status = 200, description = "Found", body = CustomerView, headers(("X-Consistency-Token" = i64, description = "The version of the row answered"))),
-        (status = 400, description = "A malformed parameter or header, named in `parameter`", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
-        (status = 404, description = "Nothing with this id in the read model", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
-        (status = 503, description = "The read model has not reached `min_version` within the wait (`Retry-After: 1`)", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
-        (status = 500, description = "Internal error (opaque)", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        ByIdProblems,
     ),
 )]
 pub(crate) async fn get_customer(
@@ -65,8 +63,7 @@ pub(crate) async fn get_customer(
         || fetch(&state.pool, &id),
     )
     .await?;
-    let token = [(consistency::TOKEN_HEADER, row.version.to_string())];
-    Ok((token, Json(row)).into_response())
+    Ok(versioned(row.version, Json(row)))
 }
 
 async fn fetch(pool: &PgPool, id: &str) -> Result<Option<CustomerView>, QueryError> {

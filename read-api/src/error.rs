@@ -3,8 +3,11 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use causeway_infra::error::error_chain;
-use causeway_infra::problem::problem_body;
+use causeway_infra::problem::{problem_body, problem_responses};
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::response::Response as ResponseDoc;
 
 /// Why a query was not answered with data.
 #[derive(Debug, thiserror::Error)]
@@ -81,5 +84,41 @@ impl IntoResponse for QueryError {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
+    }
+}
+
+/// How each [`QueryError`] is documented in OpenAPI (documentation only).
+const MALFORMED: (u16, &str) = (400, "A malformed parameter or header, named in `parameter`");
+const NOT_FOUND: (u16, &str) = (404, "Nothing with this id in the read model");
+const BEHIND: (u16, &str) = (
+    503,
+    "The read model has not reached `min_version` within the wait (`Retry-After: 1`)",
+);
+const INTERNAL: (u16, &str) = (500, "Internal error (opaque)");
+
+/// The problems of a read of one row by id with `min_version` (documentation only).
+pub(crate) struct ByIdProblems;
+
+impl utoipa::IntoResponses for ByIdProblems {
+    fn responses() -> BTreeMap<String, RefOr<ResponseDoc>> {
+        problem_responses(&[MALFORMED, NOT_FOUND, BEHIND, INTERNAL])
+    }
+}
+
+/// The problems of a list query (documentation only).
+pub(crate) struct ListProblems;
+
+impl utoipa::IntoResponses for ListProblems {
+    fn responses() -> BTreeMap<String, RefOr<ResponseDoc>> {
+        problem_responses(&[MALFORMED, INTERNAL])
+    }
+}
+
+/// The problems of a read by id without `min_version` (documentation only).
+pub(crate) struct LookupProblems;
+
+impl utoipa::IntoResponses for LookupProblems {
+    fn responses() -> BTreeMap<String, RefOr<ResponseDoc>> {
+        problem_responses(&[NOT_FOUND, INTERNAL])
     }
 }

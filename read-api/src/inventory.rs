@@ -5,12 +5,13 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 
-use crate::consistency::{self, ConsistencyHeader, MinVersionQuery, read_at_least};
+use crate::consistency::{ConsistencyHeader, MinVersionQuery, Subject, read_versioned, versioned};
+use crate::error::ByIdProblems;
 use crate::{QueryError, ReadState};
 
 /// One row of `inventory_view`.
@@ -33,10 +34,7 @@ pub(crate) struct InventoryView {
     params(("sku" = String, Path, description = "The stock-keeping unit"), MinVersionQuery, ConsistencyHeader),
     responses(
         (status = 200, description = "Found", body = InventoryView, headers(("X-Consistency-Token" = i64, description = "The version of the row answered"))),
-        (status = 400, description = "A malformed parameter or header, named in `parameter`", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
-        (status = 404, description = "Nothing with this id in the read model", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
-        (status = 503, description = "The read model has not reached `min_version` within the wait (`Retry-After: 1`)", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
-        (status = 500, description = "Internal error (opaque)", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        ByIdProblems,
     ),
 )]
 pub(crate) async fn get_item(
@@ -45,26 +43,21 @@ pub(crate) async fn get_item(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, QueryError> {
-    let wanted = consistency::min_version(&query, &headers)?;
-    let row = read_at_least(
+    let subject = Subject {
+        model: "inventory",
+        what: "inventory item",
+        id: &sku,
+    };
+    let row = read_versioned(
         &state.config,
-        wanted,
+        &query,
+        &headers,
+        subject,
         |row: &InventoryView| row.version,
-        |applied, wanted| QueryError::Behind {
-            model: "inventory",
-            id: sku.clone(),
-            applied,
-            wanted,
-        },
         || fetch(&state.pool, &sku),
     )
     .await?;
-    let row = row.ok_or_else(|| QueryError::NotFound {
-        what: "inventory item",
-        id: sku.clone(),
-    })?;
-    let token = [(consistency::TOKEN_HEADER, row.version.to_string())];
-    Ok((token, Json(row)).into_response())
+    Ok(versioned(row.version, Json(row)))
 }
 
 async fn fetch(pool: &PgPool, sku: &str) -> Result<Option<InventoryView>, QueryError> {

@@ -9,6 +9,7 @@ use causeway_domain::values::CustomerId;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::error::ListProblems;
 use crate::pagination::{self, Page, PageQuery};
 use crate::{QueryError, ReadState};
 
@@ -62,8 +63,7 @@ fn after(query: &HashMap<String, String>) -> Result<Option<i64>, QueryError> {
     ),
     responses(
         (status = 200, description = "One page, and the cursor of the next", body = Page<NotificationView>),
-        (status = 400, description = "A malformed parameter or header, named in `parameter`", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
-        (status = 500, description = "Internal error (opaque)", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        ListProblems,
     ),
 )]
 pub(crate) async fn list_notifications(

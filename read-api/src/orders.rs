@@ -7,13 +7,14 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use causeway_domain::values::CustomerId;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
 use crate::consistency::{self, ConsistencyHeader, MinVersionQuery, Subject, read_versioned};
+use crate::error::{ByIdProblems, ListProblems};
 use crate::pagination::{self, Page, PageQuery};
 use crate::{QueryError, ReadState};
 
@@ -78,10 +79,7 @@ pub(crate) fn canonical_id(id: &str) -> String {
     params(("id" = String, Path, description = "The order id (a UUID)"), MinVersionQuery, ConsistencyHeader),
     responses(
         (status = 200, description = "Found", body = OrderView, headers(("X-Consistency-Token" = i64, description = "The version of the row answered"))),
-        (status = 400, description = "A malformed parameter or header, named in `parameter`", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
-        (status = 404, description = "Nothing with this id in the read model", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
-        (status = 503, description = "The read model has not reached `min_version` within the wait (`Retry-After: 1`)", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
-        (status = 500, description = "Internal error (opaque)", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        ByIdProblems,
     ),
 )]
 pub(crate) async fn get_order(
@@ -112,8 +110,10 @@ pub(crate) async fn get_order(
     .bind(&id)
     .fetch_all(&state.pool)
     .await?;
-    let token = [(consistency::TOKEN_HEADER, summary.version.to_string())];
-    Ok((token, Json(OrderView { summary, lines })).into_response())
+    Ok(consistency::versioned(
+        summary.version,
+        Json(OrderView { summary, lines }),
+    ))
 }
 
 async fn fetch(pool: &PgPool, id: &str) -> Result<Option<OrderSummary>, QueryError> {
@@ -208,8 +208,7 @@ fn cursor_of(row: &OrderSummary) -> Vec<String> {
     ),
     responses(
         (status = 200, description = "One page, and the cursor of the next", body = Page<OrderSummary>),
-        (status = 400, description = "A malformed parameter or header, named in `parameter`", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
-        (status = 500, description = "Internal error (opaque)", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        ListProblems,
     ),
 )]
 pub(crate) async fn list_orders(

@@ -7,6 +7,7 @@ use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::error::LookupProblems;
 use crate::orders::canonical_id;
 use crate::{QueryError, ReadState};
 
@@ -51,8 +52,7 @@ fn jaeger_url(base: Option<&str>, trace_id: Option<&str>) -> Option<String> {
     params(("id" = String, Path, description = "The order id (a UUID)")),
     responses(
         (status = 200, description = "The steps, in the order they happened", body = Timeline),
-        (status = 404, description = "Nothing with this id in the read model", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
-        (status = 500, description = "Internal error (opaque)", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        LookupProblems,
     ),
 )]
 pub(crate) async fn get_timeline(

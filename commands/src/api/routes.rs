@@ -1,12 +1,17 @@
 //! The routes and their handlers. A handler only turns the request into domain values and
 //! hands them on: every business rule is in the aggregates' `decide`.
 
+use std::collections::BTreeMap;
+
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::middleware;
 use axum::routing::post;
 use causeway_domain::{Aggregate, Customer, CustomerId, InventoryItem, Order, OrderId, Sku};
+use causeway_infra::problem::problem_responses;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::response::Response;
 
 use super::CommandApi;
 use super::answer::{Answer, Target};
@@ -52,11 +57,7 @@ pub(crate) fn routes(api: CommandApi) -> Router {
         (status = 201, description = "Registered", body = CustomerAnswer,
             headers(("X-Consistency-Token" = u64, description = "The aggregate's new version"),
                 ("X-Correlation-Id" = String, description = "The correlation id, echoed or assigned"))),
-        (status = 400, description = "Malformed input: bad JSON, a missing or invalid field or header", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
-        (status = 409, description = "Concurrent writers through every retry, or the same Idempotency-Key still in progress", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
-        (status = 413, description = "The body is larger than the configured limit", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
-        (status = 422, description = "A business rejection, or an Idempotency-Key reused for another request", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
-        (status = 500, description = "Internal error (opaque)", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        CommandProblems,
     ),
 )]
 async fn register_customer(
@@ -91,12 +92,8 @@ async fn register_customer(
         (status = 200, description = "Changed", body = CustomerAnswer,
             headers(("X-Consistency-Token" = u64, description = "The aggregate's new version"),
                 ("X-Correlation-Id" = String, description = "The correlation id, echoed or assigned"))),
-        (status = 404, description = "The aggregate (or one it refers to) does not exist", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
-        (status = 400, description = "Malformed input: bad JSON, a missing or invalid field or header", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
-        (status = 409, description = "Concurrent writers through every retry, or the same Idempotency-Key still in progress", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
-        (status = 413, description = "The body is larger than the configured limit", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
-        (status = 422, description = "A business rejection, or an Idempotency-Key reused for another request", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
-        (status = 500, description = "Internal error (opaque)", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        UnknownAggregate,
+        CommandProblems,
     ),
 )]
 async fn change_credit_limit(
@@ -131,11 +128,7 @@ async fn change_credit_limit(
         (status = 200, description = "Restocked", body = SkuAnswer,
             headers(("X-Consistency-Token" = u64, description = "The aggregate's new version"),
                 ("X-Correlation-Id" = String, description = "The correlation id, echoed or assigned"))),
-        (status = 400, description = "Malformed input: bad JSON, a missing or invalid field or header", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
-        (status = 409, description = "Concurrent writers through every retry, or the same Idempotency-Key still in progress", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
-        (status = 413, description = "The body is larger than the configured limit", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
-        (status = 422, description = "A business rejection, or an Idempotency-Key reused for another request", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
-        (status = 500, description = "Internal error (opaque)", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        CommandProblems,
     ),
 )]
 async fn restock(
@@ -169,12 +162,8 @@ async fn restock(
         (status = 202, description = "Placed (Pending)", body = OrderAnswer,
             headers(("X-Consistency-Token" = u64, description = "The aggregate's new version"),
                 ("X-Correlation-Id" = String, description = "The correlation id, echoed or assigned"))),
-        (status = 404, description = "The aggregate (or one it refers to) does not exist", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
-        (status = 400, description = "Malformed input: bad JSON, a missing or invalid field or header", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
-        (status = 409, description = "Concurrent writers through every retry, or the same Idempotency-Key still in progress", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
-        (status = 413, description = "The body is larger than the configured limit", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
-        (status = 422, description = "A business rejection, or an Idempotency-Key reused for another request", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
-        (status = 500, description = "Internal error (opaque)", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        UnknownAggregate,
+        CommandProblems,
     ),
 )]
 async fn place_order(
@@ -209,12 +198,8 @@ async fn place_order(
         (status = 200, description = "Cancelled", body = OrderAnswer,
             headers(("X-Consistency-Token" = u64, description = "The aggregate's new version"),
                 ("X-Correlation-Id" = String, description = "The correlation id, echoed or assigned"))),
-        (status = 404, description = "The aggregate (or one it refers to) does not exist", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
-        (status = 400, description = "Malformed input: bad JSON, a missing or invalid field or header", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
-        (status = 409, description = "Concurrent writers through every retry, or the same Idempotency-Key still in progress", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
-        (status = 413, description = "The body is larger than the configured limit", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
-        (status = 422, description = "A business rejection, or an Idempotency-Key reused for another request", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
-        (status = 500, description = "Internal error (opaque)", body = ref("#/components/schemas/Problem"), content_type = "application/problem+json"),
+        UnknownAggregate,
+        CommandProblems,
     ),
 )]
 async fn cancel_order(
@@ -255,6 +240,40 @@ fn path_error(error: causeway_domain::ValidationError) -> ApiError {
     tags((name = "commands", description = "Commands: JSON in, the aggregate's new version out"))
 )]
 pub struct CommandApiDoc;
+
+/// The problems every command route can answer (documentation only).
+struct CommandProblems;
+
+impl utoipa::IntoResponses for CommandProblems {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        problem_responses(&[
+            (
+                400,
+                "Malformed input: bad JSON, a missing or invalid field or header",
+            ),
+            (
+                409,
+                "Concurrent writers through every retry, or the same Idempotency-Key still in progress",
+            ),
+            (413, "The body is larger than the configured limit"),
+            (
+                422,
+                "A business rejection, or an Idempotency-Key reused for another request",
+            ),
+            (500, "Internal error (opaque)"),
+        ])
+    }
+}
+
+/// The problem of a command on an aggregate that does not exist, or that refers to one
+/// (documentation only).
+struct UnknownAggregate;
+
+impl utoipa::IntoResponses for UnknownAggregate {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        problem_responses(&[(404, "The aggregate (or one it refers to) does not exist")])
+    }
+}
 
 /// The metadata headers every command accepts (documentation only: read by `context`).
 #[derive(utoipa::IntoParams)]
