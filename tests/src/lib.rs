@@ -5,6 +5,7 @@
 //! groups, so tests run in parallel without seeing each other. `scripts/test` drops the
 //! databases of earlier runs.
 
+pub mod bench;
 pub mod relay_support;
 pub mod shop;
 

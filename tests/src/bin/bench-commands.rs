@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use causeway_tests::bench::{arg, closed_loop, peak_rss_kb, percentile, wait_until_live};
 use causeway_tests::{CommandApiProcess, TestDatabase, free_port};
 use serde_json::{Value, json};
 
@@ -30,12 +31,11 @@ async fn main() {
 
     run_for(&client, &base, &customers, Duration::from_secs(2)).await; // warm-up
     let started = Instant::now();
-    let mut latencies = run_for(&client, &base, &customers, Duration::from_secs(seconds)).await;
+    let latencies = run_for(&client, &base, &customers, Duration::from_secs(seconds)).await;
     let elapsed = started.elapsed().as_secs_f64();
-    let rss_kb = peak_rss_kb(&server);
+    let rss_kb = peak_rss_kb(server.pid());
     server.kill();
 
-    latencies.sort_unstable_by(f64::total_cmp);
     let count = latencies.len();
     println!(
         "orders={count} seconds={elapsed:.1} orders_per_sec={:.0} p50_ms={:.2} p99_ms={:.2} peak_rss_mb={:.1} clients={CLIENTS}",
@@ -45,29 +45,6 @@ async fn main() {
         rss_kb as f64 / 1024.0
     );
     println!("database={}", db.settings.database.database_name);
-}
-
-fn arg<T: std::str::FromStr>(name: &str) -> Option<T> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-}
-
-async fn wait_until_live(client: &reqwest::Client, base: &str) {
-    for _ in 0..100 {
-        if client
-            .get(format!("{base}/health/live"))
-            .send()
-            .await
-            .is_ok()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the server did not start");
 }
 
 async fn register_customers(client: &reqwest::Client, base: &str) -> Vec<String> {
@@ -89,54 +66,25 @@ async fn register_customers(client: &reqwest::Client, base: &str) -> Vec<String>
     ids
 }
 
-/// Places orders from `CLIENTS` concurrent clients for `duration`; answers each latency in ms.
+/// Places orders from `CLIENTS` concurrent clients for `duration`; answers each latency in ms,
+/// sorted.
 async fn run_for(
     client: &reqwest::Client,
     base: &str,
     customers: &Arc<Vec<String>>,
     duration: Duration,
 ) -> Vec<f64> {
-    let deadline = Instant::now() + duration;
-    let mut tasks = Vec::new();
-    for worker in 0..CLIENTS {
-        let (client, base, customers) = (client.clone(), base.to_owned(), Arc::clone(customers));
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut n = worker;
-            while Instant::now() < deadline {
-                let body = json!({"customer_id": customers[n % customers.len()], "currency": "EUR",
-                                  "lines": [{"sku": format!("SKU-{}", n % 50), "quantity": 1, "unit_price_cents": 1250},
-                                            {"sku": format!("SKU-{}", (n + 1) % 50 + 50), "quantity": 2, "unit_price_cents": 399}]});
-                let sent = Instant::now();
-                let status = client.post(format!("{base}/api/orders")).json(&body).send().await.unwrap().status();
-                assert_eq!(status, 202, "placing an order");
-                latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
-                n += CLIENTS;
-            }
-            latencies
-        }));
-    }
-    let mut all = Vec::new();
-    for task in tasks {
-        all.extend(task.await.unwrap());
-    }
-    all
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
-fn peak_rss_kb(server: &CommandApiProcess) -> u64 {
-    let status =
-        std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse().ok())
-        .unwrap_or(0)
+    let (client, base, customers) = (client.clone(), base.to_owned(), Arc::clone(customers));
+    closed_loop(CLIENTS, duration, move |worker, k| {
+        let (client, base, customers) = (client.clone(), base.clone(), Arc::clone(&customers));
+        async move {
+            let n = worker + k * CLIENTS;
+            let body = json!({"customer_id": customers[n % customers.len()], "currency": "EUR",
+                              "lines": [{"sku": format!("SKU-{}", n % 50), "quantity": 1, "unit_price_cents": 1250},
+                                        {"sku": format!("SKU-{}", (n + 1) % 50 + 50), "quantity": 2, "unit_price_cents": 399}]});
+            let status = client.post(format!("{base}/api/orders")).json(&body).send().await.unwrap().status();
+            assert_eq!(status, 202, "placing an order");
+        }
+    })
+    .await
 }

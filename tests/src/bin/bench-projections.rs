@@ -12,8 +12,7 @@
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,8 +21,9 @@ use causeway_commands::relay::{Relay, checkpoint};
 use causeway_infra::Settings;
 use causeway_infra::avro::EventCodec;
 use causeway_projections::{InventoryProjection, ProjectionWorker};
+use causeway_tests::bench::{arg, closed_loop, peak_rss_kb, percentile, wait_until_live};
 use causeway_tests::relay_support::isolated_relay_settings;
-use causeway_tests::{TestDatabase, causeway_binary};
+use causeway_tests::{TestDatabase, causeway_binary, free_port};
 use serde_json::Value;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
@@ -99,14 +99,6 @@ async fn main() {
         rate / sql_rate
     );
     println!("database={}", db.settings.database.database_name);
-}
-
-fn arg<T: std::str::FromStr>(name: &str) -> Option<T> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
 }
 
 /// `events` restocks of one unit, SKU after SKU in turn (sequence = round + 1).
@@ -258,7 +250,7 @@ fn rebuild(settings: &Settings, from: &str) -> (Value, f64, f64) {
         .expect("start causeway projections rebuild");
     let mut peak_kb = 0;
     while child.try_wait().unwrap().is_none() {
-        peak_kb = peak_kb.max(peak_rss_kb(&child));
+        peak_kb = peak_kb.max(peak_rss_kb(child.id()));
         std::thread::sleep(Duration::from_millis(20));
     }
     let wall = started.elapsed().as_secs_f64();
@@ -303,17 +295,6 @@ fn env(settings: &Settings) -> Vec<(&'static str, String)> {
     ]
 }
 
-fn peak_rss_kb(child: &Child) -> u64 {
-    let status =
-        std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse().ok())
-        .unwrap_or(0)
-}
-
 /// `ORDERS` orders of two lines each, straight into the read model; answers their ids.
 async fn seed_orders(pool: &PgPool) -> Arc<Vec<String>> {
     let ids: Vec<String> = sqlx::query_scalar(
@@ -339,11 +320,7 @@ async fn seed_orders(pool: &PgPool) -> Arc<Vec<String>> {
 
 /// `GET /api/orders/{id}` from `CLIENTS` clients for `seconds`: rate, p50, p99, server RSS.
 async fn read_api(db: &TestDatabase, ids: &Arc<Vec<String>>, seconds: u64) -> (f64, f64, f64, f64) {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mut server = Command::new(causeway_binary())
         .args(["serve", "--roles", "read-api"])
         .envs(env(&db.settings))
@@ -358,17 +335,7 @@ async fn read_api(db: &TestDatabase, ids: &Arc<Vec<String>>, seconds: u64) -> (f
         .pool_max_idle_per_host(CLIENTS)
         .build()
         .unwrap();
-    for _ in 0..100 {
-        if client
-            .get(format!("{base}/health/live"))
-            .send()
-            .await
-            .is_ok()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until_live(&client, &base).await;
     let get = {
         let (client, base) = (client.clone(), base.clone());
         move |id: String| {
@@ -386,12 +353,11 @@ async fn read_api(db: &TestDatabase, ids: &Arc<Vec<String>>, seconds: u64) -> (f
     };
     load(ids, Duration::from_secs(2), get.clone()).await; // warm-up
     let started = Instant::now();
-    let mut latencies = load(ids, Duration::from_secs(seconds), get).await;
+    let latencies = load(ids, Duration::from_secs(seconds), get).await;
     let elapsed = started.elapsed().as_secs_f64();
-    let rss = peak_rss_kb(&server) as f64 / 1024.0;
+    let rss = peak_rss_kb(server.id()) as f64 / 1024.0;
     let _ = server.kill();
     let _ = server.wait();
-    latencies.sort_unstable_by(f64::total_cmp);
     (
         latencies.len() as f64 / elapsed,
         percentile(&latencies, 0.50),
@@ -421,47 +387,24 @@ async fn raw_lookup(db: &TestDatabase, ids: &Arc<Vec<String>>, seconds: u64) -> 
         }
     };
     let started = Instant::now();
-    let mut latencies = load(ids, Duration::from_secs(seconds), get).await;
+    let latencies = load(ids, Duration::from_secs(seconds), get).await;
     let elapsed = started.elapsed().as_secs_f64();
-    latencies.sort_unstable_by(f64::total_cmp);
     (
         latencies.len() as f64 / elapsed,
         percentile(&latencies, 0.99),
     )
 }
 
-/// Runs `call` from `CLIENTS` tasks over the ids for `duration`; answers latencies in ms.
+/// Runs `call` from `CLIENTS` clients over the ids for `duration`; answers latencies in ms,
+/// sorted. Client `w` starts at id `w × 7919` and walks on one id at a time.
 async fn load<F, Fut>(ids: &Arc<Vec<String>>, duration: Duration, call: F) -> Vec<f64>
 where
-    F: Fn(String) -> Fut + Clone + Send + 'static,
+    F: Fn(String) -> Fut + Clone + Send + Sync + 'static,
     Fut: std::future::Future<Output = ()> + Send,
 {
-    let deadline = Instant::now() + duration;
-    let mut tasks = Vec::new();
-    for worker in 0..CLIENTS {
-        let (ids, call) = (Arc::clone(ids), call.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut n = worker * 7919;
-            while Instant::now() < deadline {
-                let sent = Instant::now();
-                call(ids[n % ids.len()].clone()).await;
-                latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
-                n += 1;
-            }
-            latencies
-        }));
-    }
-    let mut all = Vec::new();
-    for task in tasks {
-        all.extend(task.await.unwrap());
-    }
-    all
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+    let ids = Arc::clone(ids);
+    closed_loop(CLIENTS, duration, move |worker, k| {
+        call(ids[(worker * 7919 + k) % ids.len()].clone())
+    })
+    .await
 }

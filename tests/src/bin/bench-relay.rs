@@ -13,6 +13,7 @@ use causeway_infra::Settings;
 use causeway_infra::avro::EventCodec;
 use causeway_infra::kafka::{client_config, ensure_topics};
 use causeway_tests::TestDatabase;
+use causeway_tests::bench::arg;
 use causeway_tests::relay_support::isolated_relay_settings;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -54,14 +55,6 @@ async fn main() {
         "relay_events={events} relay_seconds={elapsed:.2} relay_events_per_sec={:.0} record_size={record_size} batch={batch}",
         events as f64 / elapsed
     );
-}
-
-fn arg<T: std::str::FromStr>(name: &str) -> Option<T> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
 }
 
 async fn seed(db: &TestDatabase, events: i64) {
