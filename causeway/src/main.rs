@@ -9,6 +9,11 @@ use causeway::roles::{Role, Roles};
 use causeway_infra::{Settings, db, telemetry};
 use clap::Parser;
 
+/// mimalloc rather than glibc's malloc: the platform allocates small, short-lived buffers on
+/// every event (JSON, Avro, Kafka headers), and glibc's allocator took 18% of a saga run's CPU.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
