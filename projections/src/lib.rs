@@ -11,7 +11,10 @@
 //! - [`shop_event`]: [`ShopEvent`], an event of any aggregate, for the projections that
 //!   consume several streams.
 //! - `batch`: set-based batches for the state read models (ADR 0014): one `SELECT` of the
-//!   batch's versions, a pure fold per aggregate, one insert and one update per table.
+//!   batch's versions, a pure fold per aggregate, one insert and one update per table. Each
+//!   state read model implements `batch::StateProjection` (its table, fold and two writes)
+//!   and `batch::apply` runs the rest; `batch::column` builds the array parameters of every
+//!   multi-row `unnest` statement, the insert-only read models' included.
 //! - [`inventory`]: the `inventory_view` read model.
 //! - [`orders`]: the `orders` and `order_lines` read models.
 //! - [`customers`]: the `customers` read model (credit limit, reserved, available).
