@@ -295,17 +295,10 @@ mod tests {
         CreditDeclineReason, CreditLimitChanged, CreditReleased, CreditReservationDeclined,
         CreditReserved,
     };
-    use causeway_domain::values::{Currency, CustomerName, Email, Money, OrderId};
+    use causeway_domain::values::{Currency, CustomerName, Email, Money};
 
     use super::*;
-
-    fn eur(n: i64) -> Money {
-        Money::parse(n, Currency::parse("EUR").unwrap()).unwrap()
-    }
-
-    fn at(second: u32) -> DateTime<Utc> {
-        DateTime::from_timestamp(1_796_000_000 + i64::from(second), 0).unwrap()
-    }
+    use crate::fixtures::{at, eur, order};
 
     /// Events 1..: a registration with a limit of 1000, then `rest`.
     fn history(rest: Vec<CustomerEvent>) -> Vec<Envelope<CustomerEvent>> {
@@ -322,7 +315,7 @@ mod tests {
                 sequence: i as i64 + 1,
                 event,
                 headers: crate::projection::EventHeaders {
-                    recorded_at: (i != 2).then(|| at(i as u32)),
+                    recorded_at: (i != 2).then(|| at(i as i64)),
                     ..Default::default()
                 },
             })
@@ -331,7 +324,7 @@ mod tests {
 
     fn reserve(n: i64) -> CustomerEvent {
         CustomerEvent::CreditReserved(CreditReserved {
-            order_id: OrderId::parse("0b5f6bd6-6c1f-4a4e-9d3e-2f6b1f3c9a10").unwrap(),
+            order_id: order(),
             amount: eur(n),
         })
     }
@@ -376,7 +369,7 @@ mod tests {
     fn reservations_move_the_reserved_credit_and_a_new_limit_replaces_the_old() {
         let eur = Currency::parse("EUR").unwrap();
         let money = |n| Money::parse(n, eur.clone()).unwrap();
-        let order = OrderId::parse("0b5f6bd6-6c1f-4a4e-9d3e-2f6b1f3c9a10").unwrap();
+        let order = order();
         let cases = [
             (
                 CustomerEvent::CreditLimitChanged(CreditLimitChanged { limit: money(900) }),

@@ -200,13 +200,10 @@ mod tests {
     use causeway_domain::inventory::{
         StockReleased, StockReservationRejected, StockReserved, StockRestocked,
     };
-    use causeway_domain::values::{OrderId, Quantity};
+    use causeway_domain::values::Quantity;
 
     use super::*;
-
-    fn order() -> OrderId {
-        OrderId::parse("0b5f6bd6-6c1f-4a4e-9d3e-2f6b1f3c9a10").unwrap()
-    }
+    use crate::fixtures::order;
 
     #[test]
     fn each_event_moves_on_hand_and_reserved_as_the_aggregate_does() {

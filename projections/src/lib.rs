@@ -25,6 +25,7 @@
 //!   offset 0, swapped in under the projection's fence (ADR 0010); [`rebuild::catalog`]
 //!   names every projection's group, topics and tables.
 //! - [`status`]: each projection's stored offset, end offset and lag per partition.
+//! - `fixtures` (tests only): the ids, amounts and times the unit tests share.
 //!
 //! Delivery: at least once from Kafka, effectively once in Postgres. A batch, its rows and
 //! its offsets commit together; rows remember the last sequence applied to their aggregate,
@@ -34,6 +35,8 @@ mod batch;
 pub mod customers;
 pub mod dlq;
 mod error;
+#[cfg(test)]
+mod fixtures;
 pub mod inventory;
 pub mod lag;
 pub mod notifications;

@@ -145,17 +145,9 @@ mod tests {
 
     use causeway_domain::order::{OrderAwaitingPayment, OrderConfirmed};
     use causeway_domain::payment::PaymentRefunded;
-    use causeway_domain::values::{Currency, CustomerId};
 
     use super::*;
-
-    fn customer() -> CustomerId {
-        CustomerId::parse("7b1e1c52-1f0e-4a55-a0a4-3b1f9c1d2e10").unwrap()
-    }
-
-    fn eur(n: i64) -> Money {
-        Money::parse(n, Currency::parse("EUR").unwrap()).unwrap()
-    }
+    use crate::fixtures::{customer, eur};
 
     #[test]
     fn a_confirmation_tells_the_customer_what_will_be_charged() {

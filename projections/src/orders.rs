@@ -192,13 +192,10 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use causeway_domain::order::{OrderCancelled, OrderLineReserved, OrderRejected};
-    use causeway_domain::values::{CustomerId, Sku};
+    use causeway_domain::values::Sku;
 
     use super::*;
-
-    fn customer() -> CustomerId {
-        CustomerId::parse("7b1e1c52-1f0e-4a55-a0a4-3b1f9c1d2e10").unwrap()
-    }
+    use crate::fixtures::customer;
 
     #[test]
     fn a_reserved_line_keeps_the_status_and_names_its_sku() {

@@ -286,17 +286,9 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use causeway_domain::payment::{Authorization, PaymentDeclined, PaymentVoided};
-    use causeway_domain::values::{Currency, CustomerId, Money};
 
     use super::*;
-
-    fn customer() -> CustomerId {
-        CustomerId::parse("7b1e1c52-1f0e-4a55-a0a4-3b1f9c1d2e10").unwrap()
-    }
-
-    fn eur(n: i64) -> Money {
-        Money::parse(n, Currency::parse("EUR").unwrap()).unwrap()
-    }
+    use crate::fixtures::{at, customer, eur};
 
     #[test]
     fn a_decline_records_its_reason_customer_and_amount() {
@@ -313,10 +305,6 @@ mod tests {
             Some("insufficient credit")
         );
         assert_eq!(change.customer_id, Some(customer().to_string()));
-    }
-
-    fn at(second: i64) -> DateTime<Utc> {
-        DateTime::from_timestamp(1_796_000_000 + second, 0).unwrap()
     }
 
     #[test]

@@ -162,19 +162,10 @@ mod tests {
     use causeway_domain::customer::{CreditReservationDeclined, CreditReserved};
     use causeway_domain::inventory::{StockReleased, StockRestocked};
     use causeway_domain::payment::PaymentVoided;
-    use causeway_domain::values::{Currency, CustomerName, Email, Money, OrderId, Quantity};
+    use causeway_domain::values::{CustomerName, Email, Quantity};
 
     use super::*;
-
-    const ORDER: &str = "0b5f6bd6-6c1f-4a4e-9d3e-2f6b1f3c9a10";
-
-    fn order() -> OrderId {
-        OrderId::parse(ORDER).unwrap()
-    }
-
-    fn eur(n: i64) -> Money {
-        Money::parse(n, Currency::parse("EUR").unwrap()).unwrap()
-    }
+    use crate::fixtures::{ORDER, eur, order};
 
     fn step_of(
         aggregate_id: &str,

@@ -279,21 +279,10 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use causeway_domain::order::{OrderCancelled, OrderConfirmed, OrderLine, OrderLineReserved};
-    use causeway_domain::values::{Currency, CustomerId, Money, Quantity, Sku};
+    use causeway_domain::values::{Currency, Quantity, Sku};
 
     use super::*;
-
-    fn customer() -> CustomerId {
-        CustomerId::parse("7b1e1c52-1f0e-4a55-a0a4-3b1f9c1d2e10").unwrap()
-    }
-
-    fn eur(n: i64) -> Money {
-        Money::parse(n, Currency::parse("EUR").unwrap()).unwrap()
-    }
-
-    fn at(second: i64) -> DateTime<Utc> {
-        DateTime::from_timestamp(1_796_000_000 + second, 0).unwrap()
-    }
+    use crate::fixtures::{at, customer, eur};
 
     fn line_reserved(sku: &str) -> OrderEvent {
         OrderEvent::OrderLineReserved(OrderLineReserved {
