@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::PgConnection;
 
-use crate::batch::{self, Group};
+use crate::batch::{self, StateProjection, Write, column};
 use crate::projection::{Envelope, Projection, parse_domain_event};
 
 /// Builds `customers` from the Customer events.
@@ -46,7 +46,7 @@ struct NewCustomer {
 
 /// What a batch does to one customer's row.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct CustomerPatch<'a> {
+pub(crate) struct CustomerPatch<'a> {
     customer_id: &'a str,
     /// The row's version the patch applies to; `None`: the batch registers the customer.
     base: Option<i64>,
@@ -124,18 +124,31 @@ fn fold<'a>(
     patch
 }
 
-/// One fold and write of the batch; answers whether every patch was written.
-async fn apply_once(
-    conn: &mut PgConnection,
-    groups: &[Group<'_, CustomerEvent>],
-) -> Result<bool, sqlx::Error> {
-    let stored = batch::stored(&mut *conn, "customers", "customer_id", groups).await?;
-    let (new, known): (Vec<_>, Vec<_>) = groups
-        .iter()
-        .filter_map(|(id, events)| fold(id, stored.version(id), events, stored.now))
-        .partition(|p| p.new.is_some());
-    let written = insert(&mut *conn, &new).await? + update(conn, &known).await?;
-    Ok(written == new.len() + known.len())
+impl StateProjection for CustomersProjection {
+    const TABLE: &'static str = "customers";
+    const KEY: &'static str = "customer_id";
+    type Patch<'a> = CustomerPatch<'a>;
+
+    fn fold<'a>(
+        id: &'a str,
+        base: Option<i64>,
+        events: &[&Envelope<CustomerEvent>],
+        now: DateTime<Utc>,
+    ) -> Option<CustomerPatch<'a>> {
+        fold(id, base, events, now)
+    }
+
+    fn is_new(patch: &CustomerPatch<'_>) -> bool {
+        patch.new.is_some()
+    }
+
+    fn insert<'a>(conn: &'a mut PgConnection, patches: &'a [Self::Patch<'_>]) -> Write<'a> {
+        Box::pin(insert(conn, patches))
+    }
+
+    fn update<'a>(conn: &'a mut PgConnection, patches: &'a [Self::Patch<'_>]) -> Write<'a> {
+        Box::pin(update(conn, patches))
+    }
 }
 
 /// Inserts the customers the batch registers; one that has a row meanwhile is left alone.
@@ -147,9 +160,6 @@ async fn insert(
         .iter()
         .filter_map(|p| p.new.as_ref().map(|n| (p, n)))
         .collect();
-    if new.is_empty() {
-        return Ok(0);
-    }
     let done = sqlx::query(
         "INSERT INTO customers (customer_id, name, email, currency, credit_limit, reserved_credit,
                                 available_credit, updated_at, version)
@@ -158,22 +168,14 @@ async fn insert(
                      $7::timestamptz[], $8::bigint[]) AS p(i, n, e, c, l, r, t, v)
          ON CONFLICT (customer_id) DO NOTHING",
     )
-    .bind(new.iter().map(|(p, _)| p.customer_id).collect::<Vec<_>>())
-    .bind(new.iter().map(|(_, n)| n.name.as_str()).collect::<Vec<_>>())
-    .bind(
-        new.iter()
-            .map(|(_, n)| n.email.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        new.iter()
-            .map(|(_, n)| n.currency.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(new.iter().map(|(_, n)| n.credit_limit).collect::<Vec<_>>())
-    .bind(new.iter().map(|(_, n)| n.reserved).collect::<Vec<_>>())
-    .bind(new.iter().map(|(p, _)| p.updated_at).collect::<Vec<_>>())
-    .bind(new.iter().map(|(p, _)| p.version).collect::<Vec<_>>())
+    .bind(column(&new, |(p, _)| p.customer_id))
+    .bind(column(&new, |(_, n)| n.name.as_str()))
+    .bind(column(&new, |(_, n)| n.email.as_str()))
+    .bind(column(&new, |(_, n)| n.currency.as_str()))
+    .bind(column(&new, |(_, n)| n.credit_limit))
+    .bind(column(&new, |(_, n)| n.reserved))
+    .bind(column(&new, |(p, _)| p.updated_at))
+    .bind(column(&new, |(p, _)| p.version))
     .execute(conn)
     .await?;
     Ok(batch::count(done.rows_affected()))
@@ -184,9 +186,6 @@ async fn update(
     conn: &mut PgConnection,
     patches: &[CustomerPatch<'_>],
 ) -> Result<usize, sqlx::Error> {
-    if patches.is_empty() {
-        return Ok(0);
-    }
     let done = sqlx::query(
         "UPDATE customers AS c SET
              credit_limit = COALESCE(p.l, c.credit_limit),
@@ -198,12 +197,12 @@ async fn update(
                      $6::bigint[]) AS p(i, l, r, t, v, b)
          WHERE c.customer_id = p.i AND c.version = p.b",
     )
-    .bind(patches.iter().map(|p| p.customer_id).collect::<Vec<_>>())
-    .bind(patches.iter().map(|p| p.credit_limit).collect::<Vec<_>>())
-    .bind(patches.iter().map(|p| p.reserved).collect::<Vec<_>>())
-    .bind(patches.iter().map(|p| p.updated_at).collect::<Vec<_>>())
-    .bind(patches.iter().map(|p| p.version).collect::<Vec<_>>())
-    .bind(patches.iter().map(|p| p.base).collect::<Vec<_>>())
+    .bind(column(patches, |p| p.customer_id))
+    .bind(column(patches, |p| p.credit_limit))
+    .bind(column(patches, |p| p.reserved))
+    .bind(column(patches, |p| p.updated_at))
+    .bind(column(patches, |p| p.version))
+    .bind(column(patches, |p| p.base))
     .execute(conn)
     .await?;
     Ok(batch::count(done.rows_affected()))
@@ -260,16 +259,7 @@ impl Projection for CustomersProjection {
         conn: &mut PgConnection,
         envelopes: &[Envelope<CustomerEvent>],
     ) -> Result<(), sqlx::Error> {
-        let groups = batch::by_aggregate(envelopes);
-        if groups.is_empty() {
-            return Ok(());
-        }
-        for _ in 0..batch::ATTEMPTS {
-            if apply_once(&mut *conn, &groups).await? {
-                return Ok(());
-            }
-        }
-        Err(batch::unsettled("customers"))
+        batch::apply::<Self>(conn, envelopes).await
     }
 }
 
@@ -305,17 +295,10 @@ mod tests {
         CreditDeclineReason, CreditLimitChanged, CreditReleased, CreditReservationDeclined,
         CreditReserved,
     };
-    use causeway_domain::values::{Currency, CustomerName, Email, Money, OrderId};
+    use causeway_domain::values::{Currency, CustomerName, Email, Money};
 
     use super::*;
-
-    fn eur(n: i64) -> Money {
-        Money::parse(n, Currency::parse("EUR").unwrap()).unwrap()
-    }
-
-    fn at(second: u32) -> DateTime<Utc> {
-        DateTime::from_timestamp(1_796_000_000 + i64::from(second), 0).unwrap()
-    }
+    use crate::fixtures::{at, eur, order};
 
     /// Events 1..: a registration with a limit of 1000, then `rest`.
     fn history(rest: Vec<CustomerEvent>) -> Vec<Envelope<CustomerEvent>> {
@@ -332,7 +315,7 @@ mod tests {
                 sequence: i as i64 + 1,
                 event,
                 headers: crate::projection::EventHeaders {
-                    recorded_at: (i != 2).then(|| at(i as u32)),
+                    recorded_at: (i != 2).then(|| at(i as i64)),
                     ..Default::default()
                 },
             })
@@ -341,7 +324,7 @@ mod tests {
 
     fn reserve(n: i64) -> CustomerEvent {
         CustomerEvent::CreditReserved(CreditReserved {
-            order_id: OrderId::parse("0b5f6bd6-6c1f-4a4e-9d3e-2f6b1f3c9a10").unwrap(),
+            order_id: order(),
             amount: eur(n),
         })
     }
@@ -386,7 +369,7 @@ mod tests {
     fn reservations_move_the_reserved_credit_and_a_new_limit_replaces_the_old() {
         let eur = Currency::parse("EUR").unwrap();
         let money = |n| Money::parse(n, eur.clone()).unwrap();
-        let order = OrderId::parse("0b5f6bd6-6c1f-4a4e-9d3e-2f6b1f3c9a10").unwrap();
+        let order = order();
         let cases = [
             (
                 CustomerEvent::CreditLimitChanged(CreditLimitChanged { limit: money(900) }),

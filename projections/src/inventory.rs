@@ -6,10 +6,11 @@
 
 use causeway_domain::inventory::InventoryEvent;
 use causeway_infra::topics::EventStream;
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::PgConnection;
 
-use crate::batch::{self, Group};
+use crate::batch::{self, StateProjection, Write, column};
 use crate::projection::{Envelope, Projection, parse_domain_event};
 
 /// Builds `inventory_view` from the InventoryItem events.
@@ -34,7 +35,7 @@ fn deltas(event: &InventoryEvent) -> (i64, i64) {
 /// What a batch does to one SKU's row: the units it adds (to nothing when the SKU has no row
 /// yet) and the version it brings the row to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct StockPatch<'a> {
+pub(crate) struct StockPatch<'a> {
     sku: &'a str,
     /// The row's version the patch applies to; `None`: there is no row, insert one.
     base: Option<i64>,
@@ -72,35 +73,46 @@ fn fold<'a>(
     patch
 }
 
-/// One fold and write of the batch; answers whether every patch was written.
-async fn apply_once(
-    conn: &mut PgConnection,
-    groups: &[Group<'_, InventoryEvent>],
-) -> Result<bool, sqlx::Error> {
-    let stored = batch::stored(&mut *conn, "inventory_view", "sku", groups).await?;
-    let (new, known): (Vec<_>, Vec<_>) = groups
-        .iter()
-        .filter_map(|(sku, events)| fold(sku, stored.version(sku), events))
-        .partition(|p| p.base.is_none());
-    let written = insert(&mut *conn, &new).await? + update(conn, &known).await?;
-    Ok(written == new.len() + known.len())
+impl StateProjection for InventoryProjection {
+    const TABLE: &'static str = "inventory_view";
+    const KEY: &'static str = "sku";
+    type Patch<'a> = StockPatch<'a>;
+
+    /// `now` is not needed: `updated_at` is the writing statement's `now()` (ADR 0010).
+    fn fold<'a>(
+        sku: &'a str,
+        base: Option<i64>,
+        events: &[&Envelope<InventoryEvent>],
+        _now: DateTime<Utc>,
+    ) -> Option<StockPatch<'a>> {
+        fold(sku, base, events)
+    }
+
+    fn is_new(patch: &StockPatch<'_>) -> bool {
+        patch.base.is_none()
+    }
+
+    fn insert<'a>(conn: &'a mut PgConnection, patches: &'a [Self::Patch<'_>]) -> Write<'a> {
+        Box::pin(insert(conn, patches))
+    }
+
+    fn update<'a>(conn: &'a mut PgConnection, patches: &'a [Self::Patch<'_>]) -> Write<'a> {
+        Box::pin(update(conn, patches))
+    }
 }
 
 /// Inserts the rows of SKUs that had none; one a SKU has meanwhile is left alone.
 async fn insert(conn: &mut PgConnection, patches: &[StockPatch<'_>]) -> Result<usize, sqlx::Error> {
-    if patches.is_empty() {
-        return Ok(0);
-    }
     let done = sqlx::query(
         "INSERT INTO inventory_view (sku, on_hand, reserved, available, version)
          SELECT s, h, r, h - r, v
          FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) AS p(s, h, r, v)
          ON CONFLICT (sku) DO NOTHING",
     )
-    .bind(patches.iter().map(|p| p.sku).collect::<Vec<_>>())
-    .bind(patches.iter().map(|p| p.on_hand).collect::<Vec<_>>())
-    .bind(patches.iter().map(|p| p.reserved).collect::<Vec<_>>())
-    .bind(patches.iter().map(|p| p.version).collect::<Vec<_>>())
+    .bind(column(patches, |p| p.sku))
+    .bind(column(patches, |p| p.on_hand))
+    .bind(column(patches, |p| p.reserved))
+    .bind(column(patches, |p| p.version))
     .execute(conn)
     .await?;
     Ok(batch::count(done.rows_affected()))
@@ -108,9 +120,6 @@ async fn insert(conn: &mut PgConnection, patches: &[StockPatch<'_>]) -> Result<u
 
 /// Adds the patches to the rows still at the version they were folded from.
 async fn update(conn: &mut PgConnection, patches: &[StockPatch<'_>]) -> Result<usize, sqlx::Error> {
-    if patches.is_empty() {
-        return Ok(0);
-    }
     let done = sqlx::query(
         "UPDATE inventory_view AS v SET
              on_hand = v.on_hand + p.h,
@@ -122,11 +131,11 @@ async fn update(conn: &mut PgConnection, patches: &[StockPatch<'_>]) -> Result<u
               AS p(s, h, r, v, b)
          WHERE v.sku = p.s AND v.version = p.b",
     )
-    .bind(patches.iter().map(|p| p.sku).collect::<Vec<_>>())
-    .bind(patches.iter().map(|p| p.on_hand).collect::<Vec<_>>())
-    .bind(patches.iter().map(|p| p.reserved).collect::<Vec<_>>())
-    .bind(patches.iter().map(|p| p.version).collect::<Vec<_>>())
-    .bind(patches.iter().map(|p| p.base).collect::<Vec<_>>())
+    .bind(column(patches, |p| p.sku))
+    .bind(column(patches, |p| p.on_hand))
+    .bind(column(patches, |p| p.reserved))
+    .bind(column(patches, |p| p.version))
+    .bind(column(patches, |p| p.base))
     .execute(conn)
     .await?;
     Ok(batch::count(done.rows_affected()))
@@ -180,16 +189,7 @@ impl Projection for InventoryProjection {
         conn: &mut PgConnection,
         envelopes: &[Envelope<InventoryEvent>],
     ) -> Result<(), sqlx::Error> {
-        let groups = batch::by_aggregate(envelopes);
-        if groups.is_empty() {
-            return Ok(());
-        }
-        for _ in 0..batch::ATTEMPTS {
-            if apply_once(&mut *conn, &groups).await? {
-                return Ok(());
-            }
-        }
-        Err(batch::unsettled("inventory_view"))
+        batch::apply::<Self>(conn, envelopes).await
     }
 }
 
@@ -200,13 +200,10 @@ mod tests {
     use causeway_domain::inventory::{
         StockReleased, StockReservationRejected, StockReserved, StockRestocked,
     };
-    use causeway_domain::values::{OrderId, Quantity};
+    use causeway_domain::values::Quantity;
 
     use super::*;
-
-    fn order() -> OrderId {
-        OrderId::parse("0b5f6bd6-6c1f-4a4e-9d3e-2f6b1f3c9a10").unwrap()
-    }
+    use crate::fixtures::order;
 
     #[test]
     fn each_event_moves_on_hand_and_reserved_as_the_aggregate_does() {

@@ -11,7 +11,10 @@
 //! - [`shop_event`]: [`ShopEvent`], an event of any aggregate, for the projections that
 //!   consume several streams.
 //! - `batch`: set-based batches for the state read models (ADR 0014): one `SELECT` of the
-//!   batch's versions, a pure fold per aggregate, one insert and one update per table.
+//!   batch's versions, a pure fold per aggregate, one insert and one update per table. Each
+//!   state read model implements `batch::StateProjection` (its table, fold and two writes)
+//!   and `batch::apply` runs the rest; `batch::column` builds the array parameters of every
+//!   multi-row `unnest` statement, the insert-only read models' included.
 //! - [`inventory`]: the `inventory_view` read model.
 //! - [`orders`]: the `orders` and `order_lines` read models.
 //! - [`customers`]: the `customers` read model (credit limit, reserved, available).
@@ -22,6 +25,7 @@
 //!   offset 0, swapped in under the projection's fence (ADR 0010); [`rebuild::catalog`]
 //!   names every projection's group, topics and tables.
 //! - [`status`]: each projection's stored offset, end offset and lag per partition.
+//! - `fixtures` (tests only): the ids, amounts and times the unit tests share.
 //!
 //! Delivery: at least once from Kafka, effectively once in Postgres. A batch, its rows and
 //! its offsets commit together; rows remember the last sequence applied to their aggregate,
@@ -31,6 +35,8 @@ mod batch;
 pub mod customers;
 pub mod dlq;
 mod error;
+#[cfg(test)]
+mod fixtures;
 pub mod inventory;
 pub mod lag;
 pub mod notifications;

@@ -6,10 +6,10 @@ use causeway_domain::order::OrderEvent;
 use causeway_domain::payment::PaymentEvent;
 use causeway_domain::values::Money;
 use causeway_infra::topics::EventStream;
-use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::PgConnection;
 
+use crate::batch::{column, rows};
 use crate::projection::{Envelope, Projection};
 use crate::shop_event::ShopEvent;
 
@@ -116,13 +116,8 @@ impl Projection for NotificationsProjection {
         conn: &mut PgConnection,
         envelopes: &[Envelope<ShopEvent>],
     ) -> Result<(), sqlx::Error> {
-        let mut rows = Rows::default();
-        for envelope in envelopes {
-            if let Some(n) = notification(&envelope.aggregate_id, &envelope.event) {
-                rows.push(envelope, n);
-            }
-        }
-        if rows.order_ids.is_empty() {
+        let rows = rows(envelopes, notification);
+        if rows.is_empty() {
             return Ok(());
         }
         sqlx::query(
@@ -132,37 +127,15 @@ impl Projection for NotificationsProjection {
                          $6::text[]) AS x(o, k, c, m, t, e)
              ON CONFLICT (order_id, kind) DO NOTHING",
         )
-        .bind(&rows.order_ids)
-        .bind(&rows.kinds)
-        .bind(&rows.customer_ids)
-        .bind(&rows.messages)
-        .bind(&rows.times)
-        .bind(&rows.event_ids)
+        .bind(column(&rows, |(e, _)| e.aggregate_id.as_str()))
+        .bind(column(&rows, |(_, n)| n.kind))
+        .bind(column(&rows, |(_, n)| n.customer_id.as_str()))
+        .bind(column(&rows, |(_, n)| n.message.as_str()))
+        .bind(column(&rows, |(e, _)| e.headers.recorded_at))
+        .bind(column(&rows, |(e, _)| e.headers.event_id.as_deref()))
         .execute(conn)
         .await?;
         Ok(())
-    }
-}
-
-/// The columns of a multi-row insert.
-#[derive(Default)]
-struct Rows {
-    order_ids: Vec<String>,
-    kinds: Vec<&'static str>,
-    customer_ids: Vec<String>,
-    messages: Vec<String>,
-    times: Vec<Option<DateTime<Utc>>>,
-    event_ids: Vec<Option<String>>,
-}
-
-impl Rows {
-    fn push(&mut self, envelope: &Envelope<ShopEvent>, n: Notification) {
-        self.order_ids.push(envelope.aggregate_id.clone());
-        self.kinds.push(n.kind);
-        self.customer_ids.push(n.customer_id);
-        self.messages.push(n.message);
-        self.times.push(envelope.headers.recorded_at);
-        self.event_ids.push(envelope.headers.event_id.clone());
     }
 }
 
@@ -172,17 +145,9 @@ mod tests {
 
     use causeway_domain::order::{OrderAwaitingPayment, OrderConfirmed};
     use causeway_domain::payment::PaymentRefunded;
-    use causeway_domain::values::{Currency, CustomerId};
 
     use super::*;
-
-    fn customer() -> CustomerId {
-        CustomerId::parse("7b1e1c52-1f0e-4a55-a0a4-3b1f9c1d2e10").unwrap()
-    }
-
-    fn eur(n: i64) -> Money {
-        Money::parse(n, Currency::parse("EUR").unwrap()).unwrap()
-    }
+    use crate::fixtures::{customer, eur};
 
     #[test]
     fn a_confirmation_tells_the_customer_what_will_be_charged() {

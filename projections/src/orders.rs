@@ -2,9 +2,9 @@
 //! reasons, version) and its lines (with a `reserved` flag), from the Order events.
 //!
 //! A batch is applied set-based (ADR 0014): each order's unapplied events are folded into
-//! one row patch (`batch_write::fold`), then written with one insert (orders and their lines) and one
-//! update (orders and the lines they reserve) per batch. [`Projection::apply`] is the
-//! one-event form the batch path must agree with.
+//! one row patch (`batch_write::fold`), then written with one insert (orders and their
+//! lines) and one update (orders and the lines they reserve) per batch.
+//! [`Projection::apply`] is the one-event form the batch path must agree with.
 
 use causeway_domain::order::{OrderEvent, OrderPlaced, RejectionReason};
 use causeway_infra::topics::EventStream;
@@ -105,16 +105,7 @@ impl Projection for OrdersProjection {
         conn: &mut PgConnection,
         envelopes: &[Envelope<OrderEvent>],
     ) -> Result<(), sqlx::Error> {
-        let groups = batch::by_aggregate(envelopes);
-        if groups.is_empty() {
-            return Ok(());
-        }
-        for _ in 0..batch::ATTEMPTS {
-            if batch_write::apply_once(&mut *conn, &groups).await? {
-                return Ok(());
-            }
-        }
-        Err(batch::unsettled("orders"))
+        batch::apply::<Self>(conn, envelopes).await
     }
 }
 
@@ -201,13 +192,10 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use causeway_domain::order::{OrderCancelled, OrderLineReserved, OrderRejected};
-    use causeway_domain::values::{CustomerId, Sku};
+    use causeway_domain::values::Sku;
 
     use super::*;
-
-    fn customer() -> CustomerId {
-        CustomerId::parse("7b1e1c52-1f0e-4a55-a0a4-3b1f9c1d2e10").unwrap()
-    }
+    use crate::fixtures::customer;
 
     #[test]
     fn a_reserved_line_keeps_the_status_and_names_its_sku() {

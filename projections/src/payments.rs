@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::PgConnection;
 
-use crate::batch::{self, Group};
+use crate::batch::{self, StateProjection, Write, column};
 use crate::projection::{Envelope, Projection, parse_domain_event};
 
 /// Builds `payments` from the Payment events.
@@ -65,7 +65,7 @@ fn payment_change(event: &PaymentEvent) -> PaymentChange {
 /// What a batch does to one payment's row: for a new row its values, for an existing one the
 /// values that replace the stored ones (`None` keeps what is stored).
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct PaymentPatch<'a> {
+pub(crate) struct PaymentPatch<'a> {
     order_id: &'a str,
     /// The row's version the patch applies to; `None`: there is no row, insert one.
     base: Option<i64>,
@@ -126,18 +126,31 @@ fn fold<'a>(
     patch
 }
 
-/// One fold and write of the batch; answers whether every patch was written.
-async fn apply_once(
-    conn: &mut PgConnection,
-    groups: &[Group<'_, PaymentEvent>],
-) -> Result<bool, sqlx::Error> {
-    let stored = batch::stored(&mut *conn, "payments", "order_id", groups).await?;
-    let (new, known): (Vec<_>, Vec<_>) = groups
-        .iter()
-        .filter_map(|(id, events)| fold(id, stored.version(id), events, stored.now))
-        .partition(|p| p.base.is_none());
-    let written = write(&mut *conn, &new, INSERT).await? + write(conn, &known, UPDATE).await?;
-    Ok(written == new.len() + known.len())
+impl StateProjection for PaymentsProjection {
+    const TABLE: &'static str = "payments";
+    const KEY: &'static str = "order_id";
+    type Patch<'a> = PaymentPatch<'a>;
+
+    fn fold<'a>(
+        id: &'a str,
+        base: Option<i64>,
+        events: &[&Envelope<PaymentEvent>],
+        now: DateTime<Utc>,
+    ) -> Option<PaymentPatch<'a>> {
+        fold(id, base, events, now)
+    }
+
+    fn is_new(patch: &PaymentPatch<'_>) -> bool {
+        patch.base.is_none()
+    }
+
+    fn insert<'a>(conn: &'a mut PgConnection, patches: &'a [Self::Patch<'_>]) -> Write<'a> {
+        Box::pin(write(conn, patches, INSERT))
+    }
+
+    fn update<'a>(conn: &'a mut PgConnection, patches: &'a [Self::Patch<'_>]) -> Write<'a> {
+        Box::pin(write(conn, patches, UPDATE))
+    }
 }
 
 /// The rows of payments that had none; one that has a row meanwhile is left alone.
@@ -177,39 +190,21 @@ async fn write(
     patches: &[PaymentPatch<'_>],
     sql: &'static str,
 ) -> Result<usize, sqlx::Error> {
-    if patches.is_empty() {
-        return Ok(0);
-    }
-    let step = |i: usize| patches.iter().map(|p| p.steps[i]).collect::<Vec<_>>();
+    let step = |i: usize| column(patches, move |p| p.steps[i]);
     let done = sqlx::query(sql)
-        .bind(patches.iter().map(|p| p.order_id).collect::<Vec<_>>())
-        .bind(patches.iter().map(|p| p.status).collect::<Vec<_>>())
-        .bind(
-            patches
-                .iter()
-                .map(|p| p.customer_id.as_deref())
-                .collect::<Vec<_>>(),
-        )
-        .bind(patches.iter().map(|p| p.amount_minor).collect::<Vec<_>>())
-        .bind(
-            patches
-                .iter()
-                .map(|p| p.currency.as_deref())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            patches
-                .iter()
-                .map(|p| p.decline_reason.as_deref())
-                .collect::<Vec<_>>(),
-        )
+        .bind(column(patches, |p| p.order_id))
+        .bind(column(patches, |p| p.status))
+        .bind(column(patches, |p| p.customer_id.as_deref()))
+        .bind(column(patches, |p| p.amount_minor))
+        .bind(column(patches, |p| p.currency.as_deref()))
+        .bind(column(patches, |p| p.decline_reason.as_deref()))
         .bind(step(0))
         .bind(step(1))
         .bind(step(2))
         .bind(step(3))
-        .bind(patches.iter().map(|p| p.updated_at).collect::<Vec<_>>())
-        .bind(patches.iter().map(|p| p.version).collect::<Vec<_>>())
-        .bind(patches.iter().map(|p| p.base).collect::<Vec<_>>())
+        .bind(column(patches, |p| p.updated_at))
+        .bind(column(patches, |p| p.version))
+        .bind(column(patches, |p| p.base))
         .execute(conn)
         .await?;
     Ok(batch::count(done.rows_affected()))
@@ -282,16 +277,7 @@ impl Projection for PaymentsProjection {
         conn: &mut PgConnection,
         envelopes: &[Envelope<PaymentEvent>],
     ) -> Result<(), sqlx::Error> {
-        let groups = batch::by_aggregate(envelopes);
-        if groups.is_empty() {
-            return Ok(());
-        }
-        for _ in 0..batch::ATTEMPTS {
-            if apply_once(&mut *conn, &groups).await? {
-                return Ok(());
-            }
-        }
-        Err(batch::unsettled("payments"))
+        batch::apply::<Self>(conn, envelopes).await
     }
 }
 
@@ -300,17 +286,9 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use causeway_domain::payment::{Authorization, PaymentDeclined, PaymentVoided};
-    use causeway_domain::values::{Currency, CustomerId, Money};
 
     use super::*;
-
-    fn customer() -> CustomerId {
-        CustomerId::parse("7b1e1c52-1f0e-4a55-a0a4-3b1f9c1d2e10").unwrap()
-    }
-
-    fn eur(n: i64) -> Money {
-        Money::parse(n, Currency::parse("EUR").unwrap()).unwrap()
-    }
+    use crate::fixtures::{at, customer, eur};
 
     #[test]
     fn a_decline_records_its_reason_customer_and_amount() {
@@ -327,10 +305,6 @@ mod tests {
             Some("insufficient credit")
         );
         assert_eq!(change.customer_id, Some(customer().to_string()));
-    }
-
-    fn at(second: i64) -> DateTime<Utc> {
-        DateTime::from_timestamp(1_796_000_000 + second, 0).unwrap()
     }
 
     #[test]

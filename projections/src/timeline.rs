@@ -8,10 +8,10 @@
 
 use causeway_domain::{CustomerEvent, InventoryEvent, OrderEvent, PaymentEvent};
 use causeway_infra::topics::EventStream;
-use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::PgConnection;
 
+use crate::batch::{column, rows};
 use crate::projection::{Envelope, Projection};
 use crate::shop_event::ShopEvent;
 
@@ -124,13 +124,8 @@ impl Projection for SagaTimelineProjection {
         conn: &mut PgConnection,
         envelopes: &[Envelope<ShopEvent>],
     ) -> Result<(), sqlx::Error> {
-        let mut rows = Rows::default();
-        for envelope in envelopes {
-            if let Some(step) = step(&envelope.aggregate_id, &envelope.event) {
-                rows.push(envelope, step);
-            }
-        }
-        if rows.order_ids.is_empty() {
+        let rows = rows(envelopes, step);
+        if rows.is_empty() {
             return Ok(());
         }
         sqlx::query(
@@ -143,50 +138,19 @@ impl Projection for SagaTimelineProjection {
                   AS x(a, i, s, o, p, ty, oc, t, tr, e)
              ON CONFLICT (aggregate_type, aggregate_id, sequence) DO NOTHING",
         )
-        .bind(&rows.aggregate_types)
-        .bind(&rows.aggregate_ids)
-        .bind(&rows.sequences)
-        .bind(&rows.order_ids)
-        .bind(&rows.participants)
-        .bind(&rows.event_types)
-        .bind(&rows.outcomes)
-        .bind(&rows.times)
-        .bind(&rows.trace_ids)
-        .bind(&rows.event_ids)
+        .bind(column(&rows, |(e, _)| e.event.aggregate_type()))
+        .bind(column(&rows, |(e, _)| e.aggregate_id.as_str()))
+        .bind(column(&rows, |(e, _)| e.sequence))
+        .bind(column(&rows, |(_, s)| s.order_id.as_str()))
+        .bind(column(&rows, |(_, s)| s.participant))
+        .bind(column(&rows, |(e, _)| e.event.event_type()))
+        .bind(column(&rows, |(_, s)| s.outcome))
+        .bind(column(&rows, |(e, _)| e.headers.recorded_at))
+        .bind(column(&rows, |(e, _)| e.headers.trace_id()))
+        .bind(column(&rows, |(e, _)| e.headers.event_id.as_deref()))
         .execute(conn)
         .await?;
         Ok(())
-    }
-}
-
-/// The columns of a multi-row insert.
-#[derive(Default)]
-struct Rows {
-    aggregate_types: Vec<&'static str>,
-    aggregate_ids: Vec<String>,
-    sequences: Vec<i64>,
-    order_ids: Vec<String>,
-    participants: Vec<&'static str>,
-    event_types: Vec<&'static str>,
-    outcomes: Vec<&'static str>,
-    times: Vec<Option<DateTime<Utc>>>,
-    trace_ids: Vec<Option<String>>,
-    event_ids: Vec<Option<String>>,
-}
-
-impl Rows {
-    fn push(&mut self, envelope: &Envelope<ShopEvent>, step: Step) {
-        self.aggregate_types.push(envelope.event.aggregate_type());
-        self.aggregate_ids.push(envelope.aggregate_id.clone());
-        self.sequences.push(envelope.sequence);
-        self.order_ids.push(step.order_id);
-        self.participants.push(step.participant);
-        self.event_types.push(envelope.event.event_type());
-        self.outcomes.push(step.outcome);
-        self.times.push(envelope.headers.recorded_at);
-        self.trace_ids
-            .push(envelope.headers.trace_id().map(str::to_owned));
-        self.event_ids.push(envelope.headers.event_id.clone());
     }
 }
 
@@ -198,19 +162,10 @@ mod tests {
     use causeway_domain::customer::{CreditReservationDeclined, CreditReserved};
     use causeway_domain::inventory::{StockReleased, StockRestocked};
     use causeway_domain::payment::PaymentVoided;
-    use causeway_domain::values::{Currency, CustomerName, Email, Money, OrderId, Quantity};
+    use causeway_domain::values::{CustomerName, Email, Quantity};
 
     use super::*;
-
-    const ORDER: &str = "0b5f6bd6-6c1f-4a4e-9d3e-2f6b1f3c9a10";
-
-    fn order() -> OrderId {
-        OrderId::parse(ORDER).unwrap()
-    }
-
-    fn eur(n: i64) -> Money {
-        Money::parse(n, Currency::parse("EUR").unwrap()).unwrap()
-    }
+    use crate::fixtures::{ORDER, eur, order};
 
     fn step_of(
         aggregate_id: &str,

@@ -1,13 +1,14 @@
-//! The set-based batch of the orders projection (ADR 0014): each order's unapplied events
-//! folded into one patch ([`fold`], pure), then one insert of new orders with their lines and
-//! one update of stored orders and the lines they reserve.
+//! The set-based batch of the orders projection (ADR 0014), as a
+//! [`StateProjection`] run by `batch::apply`: each order's unapplied events folded into one
+//! patch ([`fold`], pure), then one insert of new orders with their lines and one update of
+//! stored orders and the lines they reserve.
 
 use causeway_domain::order::{OrderEvent, OrderPlaced};
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
-use super::change;
-use crate::batch::{self, Group};
+use super::{OrdersProjection, change};
+use crate::batch::{StateProjection, Write, column};
 use crate::projection::Envelope;
 
 /// An order as its `OrderPlaced` creates it.
@@ -44,7 +45,7 @@ impl NewOrder {
 
 /// What a batch does to one order's rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct OrderPatch<'a> {
+pub(crate) struct OrderPatch<'a> {
     order_id: &'a str,
     /// The row's version the patch applies to; `None`: the batch places the order.
     base: Option<i64>,
@@ -121,20 +122,6 @@ fn fold<'a>(
     patch
 }
 
-/// One fold and write of the batch; answers whether every patch was written.
-pub(super) async fn apply_once(
-    conn: &mut PgConnection,
-    groups: &[Group<'_, OrderEvent>],
-) -> Result<bool, sqlx::Error> {
-    let stored = batch::stored(&mut *conn, "orders", "order_id", groups).await?;
-    let (new, known): (Vec<_>, Vec<_>) = groups
-        .iter()
-        .filter_map(|(id, events)| fold(id, stored.version(id), events, stored.now))
-        .partition(|p| p.new.is_some());
-    let written = insert_new(&mut *conn, &new).await? + update_known(conn, &known).await?;
-    Ok(written == new.len() + known.len())
-}
-
 /// The columns of the lines of new orders.
 #[derive(Default)]
 struct Lines<'a> {
@@ -166,6 +153,33 @@ impl<'a> Lines<'a> {
     }
 }
 
+impl StateProjection for OrdersProjection {
+    const TABLE: &'static str = "orders";
+    const KEY: &'static str = "order_id";
+    type Patch<'a> = OrderPatch<'a>;
+
+    fn fold<'a>(
+        id: &'a str,
+        base: Option<i64>,
+        events: &[&Envelope<OrderEvent>],
+        now: DateTime<Utc>,
+    ) -> Option<OrderPatch<'a>> {
+        fold(id, base, events, now)
+    }
+
+    fn is_new(patch: &OrderPatch<'_>) -> bool {
+        patch.new.is_some()
+    }
+
+    fn insert<'a>(conn: &'a mut PgConnection, patches: &'a [Self::Patch<'_>]) -> Write<'a> {
+        Box::pin(insert_new(conn, patches))
+    }
+
+    fn update<'a>(conn: &'a mut PgConnection, patches: &'a [Self::Patch<'_>]) -> Write<'a> {
+        Box::pin(update_known(conn, patches))
+    }
+}
+
 /// Inserts the orders the batch places, with their lines; an order that has a row meanwhile
 /// is left alone, lines included.
 async fn insert_new(
@@ -176,9 +190,6 @@ async fn insert_new(
         .iter()
         .filter_map(|p| p.new.as_ref().map(|n| (p, n)))
         .collect();
-    if new.is_empty() {
-        return Ok(0);
-    }
     let lines = Lines::of(patches);
     let inserted: i64 = sqlx::query_scalar(
         "WITH o AS (
@@ -199,33 +210,17 @@ async fn insert_new(
              JOIN o ON o.order_id = l.i)
          SELECT count(*) FROM o",
     )
-    .bind(new.iter().map(|(p, _)| p.order_id).collect::<Vec<_>>())
-    .bind(
-        new.iter()
-            .map(|(_, n)| n.customer_id.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(new.iter().map(|(p, _)| p.status).collect::<Vec<_>>())
-    .bind(
-        new.iter()
-            .map(|(_, n)| n.currency.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(new.iter().map(|(_, n)| n.total_minor).collect::<Vec<_>>())
-    .bind(new.iter().map(|(_, n)| n.placed_at).collect::<Vec<_>>())
-    .bind(new.iter().map(|(_, n)| n.deadline).collect::<Vec<_>>())
-    .bind(new.iter().map(|(p, _)| p.updated_at).collect::<Vec<_>>())
-    .bind(new.iter().map(|(p, _)| p.version).collect::<Vec<_>>())
-    .bind(
-        new.iter()
-            .map(|(p, _)| p.rejection_reason.as_deref())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        new.iter()
-            .map(|(p, _)| p.cancel_reason.as_deref())
-            .collect::<Vec<_>>(),
-    )
+    .bind(column(&new, |(p, _)| p.order_id))
+    .bind(column(&new, |(_, n)| n.customer_id.as_str()))
+    .bind(column(&new, |(p, _)| p.status))
+    .bind(column(&new, |(_, n)| n.currency.as_str()))
+    .bind(column(&new, |(_, n)| n.total_minor))
+    .bind(column(&new, |(_, n)| n.placed_at))
+    .bind(column(&new, |(_, n)| n.deadline))
+    .bind(column(&new, |(p, _)| p.updated_at))
+    .bind(column(&new, |(p, _)| p.version))
+    .bind(column(&new, |(p, _)| p.rejection_reason.as_deref()))
+    .bind(column(&new, |(p, _)| p.cancel_reason.as_deref()))
     .bind(&lines.order_ids)
     .bind(&lines.skus)
     .bind(&lines.quantities)
@@ -243,9 +238,6 @@ async fn update_known(
     conn: &mut PgConnection,
     patches: &[OrderPatch<'_>],
 ) -> Result<usize, sqlx::Error> {
-    if patches.is_empty() {
-        return Ok(0);
-    }
     let reserved: Vec<(&str, &str)> = patches
         .iter()
         .flat_map(|p| p.reserved_skus.iter().map(|sku| (p.order_id, sku.as_str())))
@@ -268,25 +260,15 @@ async fn update_known(
              WHERE l.order_id = r.i AND l.sku = r.sku)
          SELECT count(*) FROM o",
     )
-    .bind(patches.iter().map(|p| p.order_id).collect::<Vec<_>>())
-    .bind(patches.iter().map(|p| p.status).collect::<Vec<_>>())
-    .bind(
-        patches
-            .iter()
-            .map(|p| p.rejection_reason.as_deref())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        patches
-            .iter()
-            .map(|p| p.cancel_reason.as_deref())
-            .collect::<Vec<_>>(),
-    )
-    .bind(patches.iter().map(|p| p.updated_at).collect::<Vec<_>>())
-    .bind(patches.iter().map(|p| p.version).collect::<Vec<_>>())
-    .bind(patches.iter().map(|p| p.base).collect::<Vec<_>>())
-    .bind(reserved.iter().map(|(o, _)| *o).collect::<Vec<_>>())
-    .bind(reserved.iter().map(|(_, s)| *s).collect::<Vec<_>>())
+    .bind(column(patches, |p| p.order_id))
+    .bind(column(patches, |p| p.status))
+    .bind(column(patches, |p| p.rejection_reason.as_deref()))
+    .bind(column(patches, |p| p.cancel_reason.as_deref()))
+    .bind(column(patches, |p| p.updated_at))
+    .bind(column(patches, |p| p.version))
+    .bind(column(patches, |p| p.base))
+    .bind(column(&reserved, |(o, _)| *o))
+    .bind(column(&reserved, |(_, s)| *s))
     .fetch_one(conn)
     .await?;
     Ok(usize::try_from(updated).unwrap_or(0))
@@ -297,21 +279,10 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use causeway_domain::order::{OrderCancelled, OrderConfirmed, OrderLine, OrderLineReserved};
-    use causeway_domain::values::{Currency, CustomerId, Money, Quantity, Sku};
+    use causeway_domain::values::{Currency, Quantity, Sku};
 
     use super::*;
-
-    fn customer() -> CustomerId {
-        CustomerId::parse("7b1e1c52-1f0e-4a55-a0a4-3b1f9c1d2e10").unwrap()
-    }
-
-    fn eur(n: i64) -> Money {
-        Money::parse(n, Currency::parse("EUR").unwrap()).unwrap()
-    }
-
-    fn at(second: i64) -> DateTime<Utc> {
-        DateTime::from_timestamp(1_796_000_000 + second, 0).unwrap()
-    }
+    use crate::fixtures::{at, customer, eur};
 
     fn line_reserved(sku: &str) -> OrderEvent {
         OrderEvent::OrderLineReserved(OrderLineReserved {

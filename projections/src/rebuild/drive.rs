@@ -133,19 +133,10 @@ impl<'a, P: Projection> Typed<'a, P> {
             // is below the store's horizon now: the copies hold at least the live offsets.
             let caught_up = self.drain_store(&mut after).await?;
             let live = offsets_in(&mut tx, self.projection.name()).await?;
-            match self.shadow.swap(&mut tx).await {
-                Ok(()) => {
-                    tx.commit().await?;
-                    self.timings.swap_seconds = swapping.elapsed().as_secs_f64();
-                    return Ok((caught_up, live));
-                }
-                Err(error) if is_lock_timeout(&error) => {
-                    tracing::warn!(
-                        projection = self.projection.name(),
-                        "swap waited too long for the live tables; retrying"
-                    );
-                }
-                Err(error) => return Err(error.into()),
+            if self.swapped(&mut tx).await? {
+                tx.commit().await?;
+                self.timings.swap_seconds = swapping.elapsed().as_secs_f64();
+                return Ok((caught_up, live));
             }
         }
         Err(RebuildError::SwapGaveUp(self.run.options.swap_attempts))
@@ -194,21 +185,11 @@ impl<'a, P: Projection> Typed<'a, P> {
             // Past the live offsets only when the live worker is behind the rebuild: it then
             // re-reads those events, which change nothing (ADR 0009).
             let next = kafka::furthest(&live, &source.next);
-            let swapped = self.shadow.swap(&mut tx).await;
-            match swapped {
-                Ok(()) => {
-                    offsets::store(&mut tx, self.projection.name(), &next).await?;
-                    tx.commit().await?;
-                    self.timings.swap_seconds = swapping.elapsed().as_secs_f64();
-                    return Ok((caught_up, next));
-                }
-                Err(error) if is_lock_timeout(&error) => {
-                    tracing::warn!(
-                        projection = self.projection.name(),
-                        "swap waited too long for the live tables; retrying"
-                    );
-                }
-                Err(error) => return Err(error.into()),
+            if self.swapped(&mut tx).await? {
+                offsets::store(&mut tx, self.projection.name(), &next).await?;
+                tx.commit().await?;
+                self.timings.swap_seconds = swapping.elapsed().as_secs_f64();
+                return Ok((caught_up, next));
             }
         }
         Err(RebuildError::SwapGaveUp(self.run.options.swap_attempts))
@@ -327,6 +308,22 @@ impl<'a, P: Projection> Typed<'a, P> {
 
     async fn swap_connection(&self) -> Result<PgConnection, RebuildError> {
         Ok(PgConnection::connect_with(&self.run.settings.database.connect_options()).await?)
+    }
+
+    /// Swaps the shadow tables in, inside the caller's transaction; `false` when the live
+    /// tables stayed locked longer than the lock timeout (the caller tries again).
+    async fn swapped(&self, conn: &mut PgConnection) -> Result<bool, RebuildError> {
+        match self.shadow.swap(conn).await {
+            Ok(()) => Ok(true),
+            Err(error) if is_lock_timeout(&error) => {
+                tracing::warn!(
+                    projection = self.projection.name(),
+                    "swap waited too long for the live tables; retrying"
+                );
+                Ok(false)
+            }
+            Err(error) => Err(error.into()),
+        }
     }
 
     /// Waits for the live worker's batch in flight, and holds the next one back; `false`
