@@ -11,7 +11,7 @@ use std::time::Duration;
 use config::{Config, Environment, File, FileFormat};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use sqlx::postgres::PgConnectOptions;
+use sqlx::postgres::{PgConnectOptions, PgSslMode};
 
 use crate::InfraError;
 
@@ -70,6 +70,46 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
     /// How long a caller waits for a pooled connection.
     pub acquire_timeout_ms: u64,
+    /// Whether connections use TLS, as libpq's `sslmode`. `prefer` (the default) uses it when
+    /// the server offers it; a remote database wants `verify-full` with `ssl_root_cert`.
+    #[serde(default)]
+    pub ssl_mode: SslMode,
+    /// The CA certificate (PEM file) that `verify-ca` and `verify-full` check the server
+    /// against; the system's roots when absent.
+    #[serde(default)]
+    pub ssl_root_cert: Option<String>,
+}
+
+/// TLS to Postgres, as libpq's `sslmode` values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SslMode {
+    /// Never.
+    Disable,
+    /// Only if the server insists.
+    Allow,
+    /// When the server offers it.
+    #[default]
+    Prefer,
+    /// Always, without checking the server's certificate.
+    Require,
+    /// Always, checking the certificate's CA.
+    VerifyCa,
+    /// Always, checking the CA and that the certificate names the host.
+    VerifyFull,
+}
+
+impl From<SslMode> for PgSslMode {
+    fn from(mode: SslMode) -> Self {
+        match mode {
+            SslMode::Disable => Self::Disable,
+            SslMode::Allow => Self::Allow,
+            SslMode::Prefer => Self::Prefer,
+            SslMode::Require => Self::Require,
+            SslMode::VerifyCa => Self::VerifyCa,
+            SslMode::VerifyFull => Self::VerifyFull,
+        }
+    }
 }
 
 /// How to reach Kafka.
@@ -206,12 +246,17 @@ impl DatabaseSettings {
 
     /// Connection options for the server, without choosing a database.
     pub fn server_options(&self) -> PgConnectOptions {
-        PgConnectOptions::new()
+        let options = PgConnectOptions::new()
             .host(&self.host)
             .port(self.port)
             .username(&self.username)
             .password(self.password.expose_secret())
             .application_name("causeway")
+            .ssl_mode(self.ssl_mode.into());
+        match &self.ssl_root_cert {
+            Some(path) => options.ssl_root_cert(path),
+            None => options,
+        }
     }
 
     /// How long a caller waits for a pooled connection.
@@ -276,6 +321,30 @@ mod tests {
         assert_eq!(settings.database.port, 6543);
         assert_eq!(settings.telemetry.log_format, LogFormat::Json);
         assert_eq!(settings.event_store.snapshot_every, 7);
+    }
+
+    #[test]
+    fn postgres_tls_is_preferred_by_default_and_set_like_libpq_sslmode() {
+        let settings = Settings::load_from(None, env(&[])).unwrap();
+        assert_eq!(settings.database.ssl_mode, SslMode::Prefer);
+        let settings = Settings::load_from(
+            None,
+            env(&[
+                ("CAUSEWAY_DATABASE__SSL_MODE", "verify-full"),
+                (
+                    "CAUSEWAY_DATABASE__SSL_ROOT_CERT",
+                    "/etc/causeway/db-ca.crt",
+                ),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(settings.database.ssl_mode, SslMode::VerifyFull);
+        let options = format!("{:?}", settings.database.connect_options());
+        assert!(options.contains("VerifyFull"), "{options}");
+        assert!(options.contains("db-ca.crt"), "{options}");
+        let err = Settings::load_from(None, env(&[("CAUSEWAY_DATABASE__SSL_MODE", "always")]))
+            .unwrap_err();
+        assert!(format!("{err:?}").contains("ssl_mode"), "{err:?}");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use apache_avro::Schema;
+use causeway_infra::settings::SslMode;
 use causeway_infra::{kafka, registry, telemetry};
 use causeway_tests::{TestDatabase, eventually, jaeger_query_url, settings, unique};
 use opentelemetry::trace::{Span, Tracer, TracerProvider as _};
@@ -19,6 +20,7 @@ use schema_registry_converter::schema_registry_common::{
     SchemaType, SubjectNameStrategy, SuppliedSchema,
 };
 use serde::Serialize;
+use sqlx::{Connection, PgConnection};
 
 #[tokio::test]
 async fn postgres_stores_and_returns_a_row() {
@@ -36,6 +38,24 @@ async fn postgres_stores_and_returns_a_row() {
         .await
         .unwrap();
     assert_eq!(text, "hello");
+}
+
+#[tokio::test]
+async fn postgres_connections_use_tls_as_the_ssl_mode_setting_says() {
+    let db = TestDatabase::empty().await;
+    for (mode, tls) in [(SslMode::Disable, false), (SslMode::Require, true)] {
+        let mut database = db.settings.database.clone();
+        database.ssl_mode = mode;
+        let mut conn = PgConnection::connect_with(&database.connect_options())
+            .await
+            .unwrap();
+        let ssl: bool =
+            sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+        assert_eq!(ssl, tls, "{mode:?}");
+    }
 }
 
 #[tokio::test]
