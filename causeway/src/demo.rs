@@ -10,7 +10,7 @@
 //! outcomes so far and the p50/p99 time from `POST /api/orders` to a final state. An order
 //! expires only when a participant is down past its deadline: stop the `sagas` role to see it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -82,9 +82,13 @@ struct Stats {
     placed: u64,
     outcomes: [u64; 7],
     to_final: Histogram<u64>,
-    /// When each final order was seen final, in seconds since the orders started.
-    final_at: Vec<f64>,
+    /// When each of the last [`RATE_WINDOW`] final orders was seen final, in seconds since
+    /// the orders started (bounded: the demo may run for days).
+    final_at: VecDeque<f64>,
 }
+
+/// How many of the latest final orders the completion rate is taken over.
+const RATE_WINDOW: usize = 10_000;
 
 impl Stats {
     fn new() -> anyhow::Result<Self> {
@@ -92,12 +96,21 @@ impl Stats {
             placed: 0,
             outcomes: [0; 7],
             to_final: Histogram::new_with_bounds(1, 3_600_000, 3)?,
-            final_at: Vec::new(),
+            final_at: VecDeque::with_capacity(RATE_WINDOW),
         })
     }
 
-    /// Orders seen final per second, between the moments a tenth and nine tenths of them
-    /// were: the rate the platform carried. Unlike final ÷ elapsed it is not lowered by the
+    /// Notes an order seen final `at` seconds after the orders started, forgetting the oldest
+    /// beyond [`RATE_WINDOW`].
+    fn final_seen(&mut self, at: f64) {
+        if self.final_at.len() == RATE_WINDOW {
+            self.final_at.pop_front();
+        }
+        self.final_at.push_back(at);
+    }
+
+    /// Orders seen final per second, between the moments a tenth and nine tenths of the last
+    /// [`RATE_WINDOW`] were: the rate the platform carried. Unlike final ÷ elapsed it is not lowered by the
     /// time the first and the last orders take, so a platform that keeps up scores the rate
     /// asked for. `None` before 10 orders are final.
     fn completed_per_sec(&self) -> Option<f64> {
@@ -105,7 +118,7 @@ impl Stats {
         if n < 10 {
             return None;
         }
-        let mut at = self.final_at.clone();
+        let mut at: Vec<f64> = self.final_at.iter().copied().collect();
         at.sort_unstable_by(f64::total_cmp);
         let (first, last) = (n / 10, n * 9 / 10);
         let span = at[last] - at[first];
@@ -340,7 +353,7 @@ impl Demo {
         if let Ok(mut stats) = self.stats.lock() {
             stats.outcomes[outcome as usize] += 1;
             if let Some(elapsed) = to_final {
-                stats.final_at.push(self.started.elapsed().as_secs_f64());
+                stats.final_seen(self.started.elapsed().as_secs_f64());
                 let ms = u64::try_from(elapsed.as_millis())
                     .unwrap_or(u64::MAX)
                     .max(1);
@@ -552,7 +565,7 @@ mod tests {
 
     fn stats_with(final_at: Vec<f64>) -> Stats {
         let mut stats = Stats::new().unwrap();
-        stats.final_at = final_at;
+        stats.final_at = final_at.into();
         stats
     }
 
@@ -571,6 +584,21 @@ mod tests {
         let at: Vec<f64> = (0..2000).map(|i| 0.5 + f64::from(i) / 80.0).collect();
         let rate = stats_with(at).completed_per_sec().unwrap();
         assert!((rate - 80.0).abs() < 0.01, "{rate}");
+    }
+
+    #[test]
+    fn the_rate_is_taken_over_the_latest_orders_only() {
+        let mut stats = Stats::new().unwrap();
+        // 5,000 orders at 10/s, then 10,000 at 100/s: only the latter are in the window.
+        for i in 0..5_000 {
+            stats.final_seen(f64::from(i) / 10.0);
+        }
+        for i in 0..RATE_WINDOW as u32 {
+            stats.final_seen(500.0 + f64::from(i) / 100.0);
+        }
+        assert_eq!(stats.final_at.len(), RATE_WINDOW);
+        let rate = stats.completed_per_sec().unwrap();
+        assert!((rate - 100.0).abs() < 0.01, "{rate}");
     }
 
     #[test]
