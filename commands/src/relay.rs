@@ -92,6 +92,8 @@ impl Relay {
                     tracing::error!(error = %causeway_infra::error::error_chain(&error), "relay stepped down");
                 }
             }
+            // No longer the leader from here: a standby may take the lock during the pause.
+            relay_leads(&self.settings.kafka.topic_prefix, false);
             drop(leadership);
             if sleep_or_stop(STEP_DOWN_PAUSE, &mut stop).await {
                 return;

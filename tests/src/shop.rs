@@ -265,6 +265,18 @@ impl Shop {
         .await;
     }
 
+    /// Waits until every projection has applied everything published on its topics: at most
+    /// the closing transaction marker is left on each partition.
+    pub async fn wait_read_models_caught_up(&self, within: Duration) {
+        eventually(within, "every projection to catch up", || async {
+            let rows = causeway_projections::status::status(&self.settings, &self.pool)
+                .await
+                .expect("projection status");
+            rows.iter().all(|row| row.lag <= 1).then_some(())
+        })
+        .await;
+    }
+
     /// Credit reserved minus credit released for `customers`, summed over the event store:
     /// the truth the customers read model follows.
     pub async fn stored_reserved_total(&self, customers: &[String]) -> i64 {

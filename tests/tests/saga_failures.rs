@@ -181,6 +181,7 @@ async fn delivering_every_saga_event_a_second_time_changes_nothing() {
     shop.cancel(&confirmed, "redelivery test").await;
     shop.wait_for(&confirmed, "cancelled", WITHIN).await;
     let consumed = settled_offsets(&shop.settings).await;
+    shop.wait_read_models_caught_up(WITHIN).await;
     let events_before = shop.event_count().await;
     let models_before = read_models(&shop).await;
     let (pool, settings) = shop.stop().await;
@@ -196,6 +197,7 @@ async fn delivering_every_saga_event_a_second_time_changes_nothing() {
     })
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
+    shop.wait_read_models_caught_up(WITHIN).await;
 
     assert_eq!(
         shop.event_count().await,
