@@ -73,7 +73,7 @@ impl Application {
         if roles.has(Role::ReadApi) {
             routes = routes.merge(causeway_read_api::router(
                 pool.clone(),
-                ReadApiConfig::default(),
+                ReadApiConfig::from(&settings.read_api),
             ));
         }
         let router = with_layers(routes, settings);

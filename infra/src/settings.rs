@@ -38,6 +38,20 @@ pub struct Settings {
     pub telemetry: TelemetrySettings,
     /// Readiness checks.
     pub health: HealthSettings,
+    /// The query API.
+    pub read_api: ReadApiSettings,
+}
+
+/// The query API's knobs.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReadApiSettings {
+    /// Longest a query with `min_version` waits for its read model (then 503).
+    pub consistency_wait_ms: u64,
+    /// How often a waiting query reads again.
+    pub consistency_poll_ms: u64,
+    /// The Jaeger UI's base URL: when set, saga timeline steps link to their traces.
+    #[serde(default)]
+    pub jaeger_ui_url: Option<String>,
 }
 
 /// Where and how the HTTP server listens.
@@ -305,6 +319,11 @@ mod tests {
         );
         assert_eq!(settings.event_store.snapshot_every, 100);
         assert_eq!(settings.telemetry.log_format, LogFormat::Pretty);
+        assert_eq!(settings.read_api.consistency_wait_ms, 5_000);
+        assert_eq!(
+            settings.read_api.jaeger_ui_url.as_deref(),
+            Some("http://127.0.0.1:16686")
+        );
     }
 
     #[test]

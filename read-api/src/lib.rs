@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
+use causeway_infra::settings::ReadApiSettings;
 use sqlx::PgPool;
 
 pub use error::QueryError;
@@ -73,6 +74,19 @@ impl Default for ReadApiConfig {
             consistency_wait: Duration::from_secs(5),
             consistency_poll: Duration::from_millis(25),
             jaeger_ui_url: None,
+        }
+    }
+}
+
+impl From<&ReadApiSettings> for ReadApiConfig {
+    fn from(settings: &ReadApiSettings) -> Self {
+        Self {
+            consistency_wait: Duration::from_millis(settings.consistency_wait_ms),
+            consistency_poll: Duration::from_millis(settings.consistency_poll_ms.max(1)),
+            jaeger_ui_url: settings
+                .jaeger_ui_url
+                .clone()
+                .filter(|url| !url.trim().is_empty()),
         }
     }
 }

@@ -226,10 +226,16 @@ async fn a_poison_message_goes_to_the_dlq_and_later_events_are_still_projected()
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_query_with_min_version_waits_for_that_version_and_times_out_with_503() {
     let db = TestDatabase::migrated().await;
-    let settings = isolated_relay_settings(&db.settings, 100);
+    let mut settings = isolated_relay_settings(&db.settings, 100);
+    // The event stored after 1.5 s goes through a relay process, Kafka and the worker: on a
+    // loaded 2-core CI machine that has taken longer than the default 5 s wait.
+    settings.read_api.consistency_wait_ms = 30_000;
     let _relay = RelayProcess::start(&settings);
     let worker = InProcessWorker::start(&settings, &db.pool);
     let app = TestApp::spawn(settings.clone()).await;
+    let mut hasty = settings.clone();
+    hasty.read_api.consistency_wait_ms = 1_000;
+    let hasty = TestApp::spawn(hasty).await;
     let first = vec![restock("SKU-Q", 1, 4)];
     store_history(&db.pool, &first).await;
     wait_for_view(&db.pool, &expected_view(&first), Duration::from_secs(60)).await;
@@ -251,7 +257,12 @@ async fn a_query_with_min_version_waits_for_that_version_and_times_out_with_503(
     assert_eq!(body["on_hand"], 10);
     later.await.unwrap();
 
-    let behind = app.get("/api/inventory/SKU-Q?min_version=3").await;
+    let asked = tokio::time::Instant::now();
+    let behind = hasty.get("/api/inventory/SKU-Q?min_version=3").await;
+    assert!(
+        asked.elapsed() >= Duration::from_millis(1_000),
+        "it waited first"
+    );
     assert_eq!(behind.status(), 503);
     assert_problem(behind, "read_model_behind").await;
     worker.stop().await;

@@ -221,6 +221,12 @@ async fn a_saga_sequence_is_projected_into_every_read_model_and_the_query_api() 
     }
     for step in &timeline {
         assert_eq!(step["trace_id"], shop.trace_o1.as_str(), "{step}");
+        // Each step links to its trace in the configured Jaeger UI (read_api.jaeger_ui_url).
+        assert_eq!(
+            step["jaeger_url"],
+            format!("http://127.0.0.1:16686/trace/{}", shop.trace_o1),
+            "{step}"
+        );
         assert!(
             event_ids.insert(text(&step["event_id"])),
             "event ids are unique"
