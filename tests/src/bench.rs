@@ -62,19 +62,3 @@ pub fn peak_rss_kb(pid: u32) -> u64 {
         .and_then(|kb| kb.parse().ok())
         .unwrap_or(0)
 }
-
-/// Waits up to 10 s for `base`'s `/health/live` to answer.
-pub async fn wait_until_live(client: &reqwest::Client, base: &str) {
-    for _ in 0..100 {
-        if client
-            .get(format!("{base}/health/live"))
-            .send()
-            .await
-            .is_ok()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the server at {base} did not start");
-}

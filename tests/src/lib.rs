@@ -195,6 +195,39 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// Waits up to 30 s for the server at `base` to answer `/health/live` with success.
+pub async fn wait_until_live(client: &reqwest::Client, base: &str) {
+    eventually(
+        Duration::from_secs(30),
+        &format!("{base} to listen"),
+        || async {
+            let live = client.get(format!("{base}/health/live")).send().await;
+            live.ok().filter(|r| r.status().is_success()).map(|_| ())
+        },
+    )
+    .await;
+}
+
+/// Registers a customer with ample EUR credit through the command API at `base`; answers
+/// its id.
+pub async fn register_customer(client: &reqwest::Client, base: &str, name: &str) -> String {
+    let body = serde_json::json!({"name": name, "email": format!("{}@example.com", unique("c")),
+                                  "credit_limit_cents": 1_000_000_000_i64, "currency": "EUR"});
+    let answer: serde_json::Value = client
+        .post(format!("{base}/api/customers"))
+        .json(&body)
+        .send()
+        .await
+        .expect("POST /api/customers")
+        .json()
+        .await
+        .expect("a JSON answer");
+    answer["customer_id"]
+        .as_str()
+        .expect("customer_id in the answer")
+        .to_owned()
+}
+
 /// `causeway serve --roles command-api` on `port` over `db`, as a child process killed
 /// (SIGKILL) when dropped.
 pub struct CommandApiProcess(std::process::Child);

@@ -11,22 +11,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use causeway_tests::{CommandApiProcess, TestDatabase, eventually, free_port};
+use causeway_tests::{
+    CommandApiProcess, TestDatabase, eventually, free_port, register_customer, wait_until_live,
+};
 use serde_json::{Value, json};
 
 const CLIENTS: usize = 16;
-
-async fn wait_until_live(client: &reqwest::Client, base: &str) {
-    eventually(
-        Duration::from_secs(30),
-        "the command API to listen",
-        || async {
-            let live = client.get(format!("{base}/health/live")).send().await;
-            live.ok().filter(|r| r.status().is_success()).map(|_| ())
-        },
-    )
-    .await;
-}
 
 fn order_body(customer: &str, n: usize) -> Value {
     json!({"customer_id": customer, "currency": "EUR",
@@ -60,17 +50,7 @@ async fn every_order_sent_around_a_kill_is_stored_exactly_once_after_retries() {
         .unwrap();
     let mut server = CommandApiProcess::start(&db, port);
     wait_until_live(&client, &base).await;
-    let customer: Value = client
-        .post(format!("{base}/api/customers"))
-        .json(&json!({"name": "Crash", "email": "crash@example.com",
-                      "credit_limit_cents": 1_000_000_000_i64, "currency": "EUR"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let customer = customer["customer_id"].as_str().unwrap().to_owned();
+    let customer = register_customer(&client, &base, "Crash").await;
 
     // Each client sends orders until the server is gone; it records every key it sent and
     // the order id of each 202 it got.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use causeway_tests::relay_support::RelayProcess;
 use causeway_tests::shop::Shop;
-use causeway_tests::{TestApp, eventually, settings};
+use causeway_tests::{TestApp, eventually, free_port, settings};
 use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
@@ -114,14 +114,6 @@ fn roles(body: &Value) -> Vec<(String, String, bool)> {
             )
         })
         .collect()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[tokio::test]

@@ -18,7 +18,9 @@ use causeway_projections::{
     PaymentsProjection, SagaTimelineProjection,
 };
 use causeway_tests::shop::shop_settings;
-use causeway_tests::{TestDatabase, causeway_binary, eventually, jaeger_query_url, unique};
+use causeway_tests::{
+    TestDatabase, causeway_binary, eventually, free_port, jaeger_query_url, unique,
+};
 use serde_json::{Value, json};
 
 const ROLES: [&str; 5] = ["command-api", "relay", "sagas", "projections", "read-api"];
@@ -110,11 +112,6 @@ impl Drop for Platform {
             let _ = child.wait();
         }
     }
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
 }
 
 fn otlp_endpoint() -> String {

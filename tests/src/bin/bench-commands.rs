@@ -8,9 +8,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use causeway_tests::bench::{arg, closed_loop, peak_rss_kb, percentile, wait_until_live};
-use causeway_tests::{CommandApiProcess, TestDatabase, free_port};
-use serde_json::{Value, json};
+use causeway_tests::bench::{arg, closed_loop, peak_rss_kb, percentile};
+use causeway_tests::{
+    CommandApiProcess, TestDatabase, free_port, register_customer, wait_until_live,
+};
+use serde_json::json;
 
 const CLIENTS: usize = 16;
 const CUSTOMERS: usize = 64;
@@ -50,18 +52,7 @@ async fn main() {
 async fn register_customers(client: &reqwest::Client, base: &str) -> Vec<String> {
     let mut ids = Vec::with_capacity(CUSTOMERS);
     for i in 0..CUSTOMERS {
-        let body = json!({"name": format!("Bench {i}"), "email": format!("bench{i}@example.com"),
-                          "credit_limit_cents": 1_000_000_000_i64, "currency": "EUR"});
-        let answer: Value = client
-            .post(format!("{base}/api/customers"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        ids.push(answer["customer_id"].as_str().unwrap().to_owned());
+        ids.push(register_customer(client, base, &format!("Bench {i}")).await);
     }
     ids
 }
