@@ -68,16 +68,6 @@ pub struct ReadApiConfig {
     pub jaeger_ui_url: Option<String>,
 }
 
-impl Default for ReadApiConfig {
-    fn default() -> Self {
-        Self {
-            consistency_wait: Duration::from_secs(5),
-            consistency_poll: Duration::from_millis(25),
-            jaeger_ui_url: None,
-        }
-    }
-}
-
 impl From<&ReadApiSettings> for ReadApiConfig {
     fn from(settings: &ReadApiSettings) -> Self {
         Self {
