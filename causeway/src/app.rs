@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use axum::Router;
 use causeway_commands::api::{self, ApiConfig};
-use causeway_commands::relay::Relay;
-use causeway_commands::store::CommandStore;
+use causeway_event_store::CommandStore;
 use causeway_infra::avro::EventCodec;
 use causeway_infra::health::HealthChecker;
 use causeway_infra::{InfraError, Settings, db};
 use causeway_projections::{InventoryProjection, ProjectionWorker};
 use causeway_read_api::ReadApiConfig;
+use causeway_relay::Relay;
 use causeway_sagas::{Backoff, DeadlineWatcher, Participant, ParticipantWorker, Reactor};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -165,7 +165,13 @@ fn workers(settings: &Settings, roles: &Roles, pool: &PgPool) -> Result<Vec<Work
     if roles.has(Role::Relay) {
         let codec =
             EventCodec::new(&settings.registry).map_err(|e| InfraError::Registry(e.to_string()))?;
-        let relay = Relay::new(settings, pool.clone(), codec);
+        let relay = Relay::new(
+            &settings.relay,
+            &settings.kafka,
+            &settings.database,
+            pool.clone(),
+            codec,
+        );
         workers.push(Box::new(move |stop| Box::pin(relay.run(stop))));
     }
     if roles.has(Role::Projections) {

@@ -21,7 +21,8 @@
 //!   traceparent) and the span each command runs in.
 //! - `service`: IO lookups before `decide` (the customer of an order, remembered once
 //!   found), then the store.
-//! - `idempotency`: `Idempotency-Key` handling (docs/adr/0005).
+//! - `idempotency`: `Idempotency-Key` handling (docs/adr/0005) over the event store's
+//!   idempotency records.
 //! - `answer`: success and stored answers; `error`: [`ApiError`] and its HTTP mapping.
 
 mod answer;
@@ -38,9 +39,9 @@ use std::time::Duration;
 
 use axum::Router;
 use causeway_domain::CustomerId;
+use causeway_event_store::CommandStore;
+use causeway_event_store::idempotency::IdempotencyRecords;
 use sqlx::PgPool;
-
-use crate::store::CommandStore;
 
 pub use answer::{CONSISTENCY_TOKEN, IDEMPOTENT_REPLAYED};
 pub use context::{ANONYMOUS, CALLER, CORRELATION_ID, IDEMPOTENCY_KEY, TRACEPARENT};
@@ -93,7 +94,8 @@ pub(crate) struct CommandApi {
 /// into the application's router. `pool` holds the idempotency keys (the event store's
 /// database).
 pub fn router(store: CommandStore, pool: PgPool, config: ApiConfig) -> Router {
-    let idempotency = idempotency::IdempotencyStore::new(pool, config.idempotency_wait);
+    let records = IdempotencyRecords::new(pool, config.idempotency_wait);
+    let idempotency = idempotency::IdempotencyStore::new(records);
     routes::routes(CommandApi {
         store,
         idempotency,

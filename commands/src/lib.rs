@@ -1,12 +1,11 @@
-//! The write side: the HTTP command API, the Postgres event store (optimistic concurrency,
-//! snapshots) and the relay that publishes stored events to Kafka exactly once.
+//! The HTTP command API: JSON in, domain commands out through the event store
+//! (`causeway_event_store::CommandStore`), answered with the aggregate's new version.
 //!
-//! - [`store`]: the event store: cqrs-es adapter for the pure aggregates, a Postgres
-//!   repository, and the executor that runs one command and answers its new version.
 //! - [`api`]: the axum routes of the command API (`/api/customers`, `/api/inventory`,
-//!   `/api/orders`), idempotency keys and problem+json errors.
-//! - [`relay`]: publishes committed events, in commit order, to `<aggregate>.events`.
+//!   `/api/orders`), `Idempotency-Key` handling over the event store's idempotency records,
+//!   and problem+json errors.
+//!
+//! The event store itself (append, load, command execution, idempotency records) is the
+//! `causeway-event-store` crate; publishing stored events to Kafka is `causeway-relay`.
 
 pub mod api;
-pub mod relay;
-pub mod store;

@@ -8,9 +8,9 @@
 
 use std::time::Duration;
 
-use causeway_commands::store::CommandMetadata;
 use causeway_domain::OrderId;
 use causeway_domain::order::OrderCommand;
+use causeway_event_store::CommandMetadata;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use tokio::sync::watch;

@@ -1,6 +1,6 @@
 //! [`SagaError`]: the one error type of the saga participants.
 
-use causeway_commands::store::StoreError;
+use causeway_event_store::StoreError;
 use rdkafka::error::KafkaError;
 
 /// Why a reaction, a batch or a participant failed.

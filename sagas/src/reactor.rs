@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use causeway_commands::store::{CommandError, CommandMetadata, CommandStore};
 use causeway_domain::{Aggregate, Customer, DomainRejection, InventoryItem, Order, Payment};
+use causeway_event_store::{CommandError, CommandMetadata, CommandStore};
 use causeway_infra::settings::SagaSettings;
 use causeway_infra::telemetry::current_traceparent;
 use sqlx::PgPool;

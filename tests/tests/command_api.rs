@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use causeway_commands::store::{CommandMetadata, CommandStore};
 use causeway_domain::{Currency, Customer, CustomerCommand, Money, OrderId};
+use causeway_event_store::{CommandMetadata, CommandStore};
 use causeway_tests::{TestApp, TestDatabase};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;

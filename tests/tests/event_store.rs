@@ -1,20 +1,20 @@
-//! The event store (`causeway_commands::store`) against real Postgres: versions and
+//! The event store (`causeway_event_store`) against real Postgres: versions and
 //! metadata, snapshots that agree with a replay of the stored events for every aggregate,
 //! conflicts that store nothing, concurrent writers, and a long-lived aggregate.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use causeway_commands::store::PgEventRepository;
-use causeway_commands::store::{
-    Aggregated, CommandError, CommandMetadata, CommandStore, Committed, RetryPolicy,
-};
 use causeway_domain::inventory::StockRestocked;
 use causeway_domain::{
     Aggregate, Currency, Customer, CustomerCommand, CustomerId, CustomerName, DomainEvent, Email,
     InventoryCommand, InventoryEvent, InventoryItem, Money, Order, OrderCommand, OrderId,
     OrderLine, OrderRejection, OrderStatus, Payment, PaymentCommand, Quantity, RejectionReason,
     Sku,
+};
+use causeway_event_store::PgEventRepository;
+use causeway_event_store::{
+    Aggregated, CommandError, CommandMetadata, CommandStore, Committed, RetryPolicy,
 };
 use causeway_tests::TestDatabase;
 use chrono::{DateTime, Duration, Utc};

@@ -8,11 +8,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use causeway_commands::store::{CommandMetadata, CommandStore};
 use causeway_domain::{
     Aggregate, Currency, Customer, CustomerCommand, CustomerId, InventoryCommand, InventoryItem,
     Money, Order, OrderCommand, OrderId, Payment, PaymentCommand, Quantity, RejectionReason, Sku,
 };
+use causeway_event_store::{CommandMetadata, CommandStore};
 use causeway_infra::Settings;
 use causeway_infra::avro::EventCodec;
 use causeway_projections::{

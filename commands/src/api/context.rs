@@ -15,6 +15,7 @@ use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
+use causeway_event_store::CommandMetadata;
 use opentelemetry::propagation::Extractor;
 use opentelemetry::trace::TraceContextExt;
 use tracing::Instrument;
@@ -22,8 +23,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use uuid::Uuid;
 
 use super::error::ApiError;
-use super::idempotency::IdempotentRequest;
-use crate::store::CommandMetadata;
+use super::idempotency::IdempotencyKey;
 
 /// Names the flow a command belongs to; echoed on every answer.
 pub const CORRELATION_ID: HeaderName = HeaderName::from_static("x-correlation-id");
@@ -50,7 +50,7 @@ pub(crate) struct RequestContext {
     /// The metadata stored with every event the command writes.
     pub(crate) metadata: CommandMetadata,
     /// The idempotency key with the request's fingerprint, when the caller sent one.
-    pub(crate) idempotency: Option<IdempotentRequest>,
+    pub(crate) idempotency: Option<IdempotencyKey>,
 }
 
 impl RequestContext {
@@ -64,7 +64,7 @@ impl RequestContext {
         let key = idempotency_key(headers)?;
         let idempotency = key
             .clone()
-            .map(|key| IdempotentRequest::new(caller.clone(), key, fingerprint));
+            .map(|key| IdempotencyKey::new(caller.clone(), key, fingerprint));
         let metadata = CommandMetadata {
             correlation_id,
             causation_id: None,

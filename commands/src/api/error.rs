@@ -9,7 +9,7 @@ use causeway_infra::problem::problem_body;
 use serde_json::{Value, json};
 
 use super::answer::Answer;
-use crate::store::{CommandError, StoreError};
+use causeway_event_store::{CommandError, StoreError};
 
 /// Everything the command API can answer besides success.
 #[derive(Debug, thiserror::Error)]

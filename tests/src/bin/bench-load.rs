@@ -5,8 +5,8 @@
 
 use std::time::Instant;
 
-use causeway_commands::store::{CommandMetadata, CommandStore};
 use causeway_domain::{InventoryCommand, InventoryItem, Quantity};
+use causeway_event_store::{CommandMetadata, CommandStore};
 use causeway_tests::TestDatabase;
 
 const EVENTS: i64 = 10_000;

@@ -16,11 +16,11 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use causeway_commands::relay::source::Position;
-use causeway_commands::relay::{Relay, checkpoint};
+use causeway_event_store::Position;
 use causeway_infra::Settings;
 use causeway_infra::avro::EventCodec;
 use causeway_projections::{InventoryProjection, ProjectionWorker};
+use causeway_relay::{Relay, checkpoint};
 use causeway_tests::bench::{arg, closed_loop, peak_rss_kb, percentile};
 use causeway_tests::relay_support::isolated_relay_settings;
 use causeway_tests::{TestDatabase, causeway_binary, free_port, wait_until_live};
@@ -136,8 +136,20 @@ async fn publish(settings: &Settings, pool: &PgPool) {
     };
     let codec = EventCodec::new(&settings.registry).unwrap();
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let relay = tokio::spawn(Relay::new(settings, pool.clone(), codec).run(stopped));
-    while !checkpoint::read(settings).await.is_ok_and(|p| p >= last) {
+    let relay = tokio::spawn(
+        Relay::new(
+            &settings.relay,
+            &settings.kafka,
+            &settings.database,
+            pool.clone(),
+            codec,
+        )
+        .run(stopped),
+    );
+    while !checkpoint::read(&settings.relay, &settings.kafka)
+        .await
+        .is_ok_and(|p| p >= last)
+    {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let _ = stop.send(true);

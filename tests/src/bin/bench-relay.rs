@@ -6,12 +6,12 @@
 
 use std::time::{Duration, Instant};
 
-use causeway_commands::relay::Relay;
-use causeway_commands::relay::checkpoint;
-use causeway_commands::relay::source::Position;
+use causeway_event_store::Position;
 use causeway_infra::Settings;
 use causeway_infra::avro::EventCodec;
 use causeway_infra::kafka::{client_config, ensure_topics};
+use causeway_relay::Relay;
+use causeway_relay::checkpoint;
 use causeway_tests::TestDatabase;
 use causeway_tests::bench::arg;
 use causeway_tests::relay_support::isolated_relay_settings;
@@ -38,13 +38,22 @@ async fn main() {
     let record_size = record_size(&codec, &settings).await;
     // Created before the clock starts (the relay finds it there), so the watcher can follow
     // it from the start.
-    ensure_topics(&settings.kafka, &[checkpoint::topic_spec(&settings)])
+    ensure_topics(&settings.kafka, &[checkpoint::topic_spec(&settings.relay)])
         .await
         .unwrap();
     let watcher = checkpoint_watcher(&settings);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let started = Instant::now();
-    let relay = tokio::spawn(Relay::new(&settings, db.pool.clone(), codec).run(stopped));
+    let relay = tokio::spawn(
+        Relay::new(
+            &settings.relay,
+            &settings.kafka,
+            &settings.database,
+            db.pool.clone(),
+            codec,
+        )
+        .run(stopped),
+    );
     let elapsed = tokio::task::spawn_blocking(move || wait_for_checkpoint(&watcher, last, started))
         .await
         .unwrap()

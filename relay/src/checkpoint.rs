@@ -4,14 +4,14 @@
 
 use std::time::Duration;
 
+use causeway_event_store::Position;
 use causeway_infra::kafka::{TopicSpec, client_config};
-use causeway_infra::settings::Settings;
+use causeway_infra::settings::{KafkaSettings, RelaySettings};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 use super::RelayError;
-use super::source::Position;
 
 /// The key of every checkpoint record (compaction keeps the newest).
 pub const CHECKPOINT_KEY: &str = "relay";
@@ -30,26 +30,23 @@ fn decode_checkpoint(bytes: &[u8]) -> Result<Position, RelayError> {
 }
 
 /// The checkpoint topic: compacted, one partition.
-pub fn topic_spec(settings: &Settings) -> TopicSpec {
+pub fn topic_spec(settings: &RelaySettings) -> TopicSpec {
     TopicSpec {
-        name: settings.relay.checkpoint_topic.clone(),
+        name: settings.checkpoint_topic.clone(),
         partitions: 1,
         compacted: true,
     }
 }
 
 /// The newest committed checkpoint, or the start when none was ever written.
-pub async fn read(settings: &Settings) -> Result<Position, RelayError> {
-    let consumer: BaseConsumer = client_config(&settings.kafka)
-        .set(
-            "group.id",
-            format!("{}-reader", settings.relay.transactional_id),
-        )
+pub async fn read(settings: &RelaySettings, kafka: &KafkaSettings) -> Result<Position, RelayError> {
+    let consumer: BaseConsumer = client_config(kafka)
+        .set("group.id", format!("{}-reader", settings.transactional_id))
         .set("isolation.level", "read_committed")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
         .create()?;
-    let topic = settings.relay.checkpoint_topic.clone();
+    let topic = settings.checkpoint_topic.clone();
     tokio::task::spawn_blocking(move || read_blocking(&consumer, &topic))
         .await
         .map_err(|e| RelayError::Checkpoint(e.to_string()))?

@@ -17,7 +17,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::{AdaptedEvent, Aggregated};
-use crate::store::repository::snapshot_sequence;
+use crate::repository::snapshot_sequence;
 
 const SNAPSHOT_EVERY: usize = 2;
 

@@ -4,8 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use causeway_event_store::Position;
 use causeway_infra::kafka::client_config;
-use causeway_infra::settings::Settings;
+use causeway_infra::settings::{KafkaSettings, RelaySettings};
 use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedHeaders;
 use rdkafka::producer::DefaultProducerContext;
@@ -14,7 +15,6 @@ use rdkafka::types::RDKafkaErrorCode;
 
 use super::RelayError;
 use super::checkpoint::{CHECKPOINT_KEY, encode_checkpoint};
-use super::source::Position;
 
 const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -43,9 +43,12 @@ pub struct TransactionalPublisher {
 impl TransactionalPublisher {
     /// Creates the producer and runs `init_transactions`, which fences a zombie with the same
     /// `transactional.id` and aborts its open transaction.
-    pub async fn start(settings: &Settings) -> Result<Self, RelayError> {
-        let producer: KafkaProducer = client_config(&settings.kafka)
-            .set("transactional.id", &settings.relay.transactional_id)
+    pub async fn start(
+        settings: &RelaySettings,
+        kafka: &KafkaSettings,
+    ) -> Result<Self, RelayError> {
+        let producer: KafkaProducer = client_config(kafka)
+            .set("transactional.id", &settings.transactional_id)
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "5")
@@ -59,7 +62,7 @@ impl TransactionalPublisher {
         blocking(&producer, |p| p.init_transactions(TRANSACTION_TIMEOUT)).await?;
         Ok(Self {
             producer,
-            checkpoint_topic: settings.relay.checkpoint_topic.clone(),
+            checkpoint_topic: settings.checkpoint_topic.clone(),
         })
     }
 

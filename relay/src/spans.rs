@@ -11,10 +11,9 @@
 //! `traceparent` travels on unchanged and no per-event span is made at all: the batch span
 //! tells which case holds.
 
+use causeway_event_store::StoredEvent;
 use causeway_infra::telemetry::{self, attribute};
 use tracing::Span;
-
-use super::source::StoredEvent;
 
 /// The batch span of one page.
 pub(super) struct PageSpans {

@@ -1,7 +1,9 @@
 //! The relay: publishes every committed event from the event table to Kafka, exactly once
 //! as seen by `read_committed` consumers, in per-aggregate order (DESIGN.md §1.3, ADR 0002).
 //!
-//! - [`source`]: reads committed events in commit order, never skipping a late commit.
+//! It reads the event store's commit order (`causeway_event_store::commit_order`: committed
+//! events in commit order, never skipping a late commit) and owns the rest:
+//!
 //! - `reader`: a task reading and encoding pages of events ahead of the publisher.
 //! - [`publisher`]: a transactional producer; each batch (one or more pages) and its
 //!   checkpoint share one Kafka transaction.
@@ -19,28 +21,27 @@ mod error;
 pub mod leader;
 pub mod publisher;
 mod reader;
-pub mod source;
 mod spans;
 
 use std::time::Duration;
 
+use causeway_event_store::Position;
+use causeway_event_store::commit_order;
 use causeway_infra::avro::EventCodec;
 use causeway_infra::health::roles::relay_leads;
 use causeway_infra::kafka::{TopicSpec, ensure_topics};
 use causeway_infra::metrics::{RELAY_LAG, RELAY_PUBLISHED};
-use causeway_infra::settings::Settings;
+use causeway_infra::settings::{DatabaseSettings, KafkaSettings, RelaySettings};
 use causeway_infra::topics::{EventStream, Topics};
 use sqlx::PgPool;
 use tokio::sync::mpsc::{self, error::TryRecvError};
 use tokio::sync::watch;
 use tokio::time::Instant;
-use uuid::Uuid;
 
 pub use error::RelayError;
 use leader::Leadership;
 use publisher::TransactionalPublisher;
 use reader::{Page, PageResult, Reader, ReaderConfig};
-use source::{Position, StoredEvent};
 
 const STEP_DOWN_PAUSE: Duration = Duration::from_secs(1);
 const LOCK_CHECK_EVERY: Duration = Duration::from_secs(1);
@@ -55,21 +56,32 @@ struct Published {
 
 /// The relay role.
 pub struct Relay {
-    settings: Settings,
+    settings: RelaySettings,
+    kafka: KafkaSettings,
+    /// Where the leader lock's own connection goes.
+    database: DatabaseSettings,
     pool: PgPool,
     codec: EventCodec,
     topics: Topics,
 }
 
 impl Relay {
-    /// A relay over the configured event store, Kafka and registry.
-    pub fn new(settings: &Settings, pool: PgPool, codec: EventCodec) -> Self {
-        let topics = Topics::new(&settings.kafka);
+    /// A relay configured by the `relay` settings, over the event store in `pool` (whose
+    /// `database` settings also open the leader lock's connection), Kafka and the registry.
+    pub fn new(
+        settings: &RelaySettings,
+        kafka: &KafkaSettings,
+        database: &DatabaseSettings,
+        pool: PgPool,
+        codec: EventCodec,
+    ) -> Self {
         Self {
             settings: settings.clone(),
+            kafka: kafka.clone(),
+            database: database.clone(),
             pool,
             codec,
-            topics,
+            topics: Topics::new(kafka),
         }
     }
 
@@ -77,15 +89,17 @@ impl Relay {
     /// that fails steps down (releasing the lock) and starts over.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         loop {
-            relay_leads(&self.settings.kafka.topic_prefix, false);
-            let Some(mut leadership) = Leadership::acquire(&self.settings, &stop).await else {
+            relay_leads(&self.kafka.topic_prefix, false);
+            let Some(mut leadership) =
+                Leadership::acquire(&self.settings, &self.database, &stop).await
+            else {
                 return;
             };
-            relay_leads(&self.settings.kafka.topic_prefix, true);
+            relay_leads(&self.kafka.topic_prefix, true);
             tracing::info!("relay is the leader");
             match self.lead(&mut leadership, &mut stop).await {
                 Ok(()) => {
-                    relay_leads(&self.settings.kafka.topic_prefix, false);
+                    relay_leads(&self.kafka.topic_prefix, false);
                     return;
                 }
                 Err(error) => {
@@ -93,7 +107,7 @@ impl Relay {
                 }
             }
             // No longer the leader from here: a standby may take the lock during the pause.
-            relay_leads(&self.settings.kafka.topic_prefix, false);
+            relay_leads(&self.kafka.topic_prefix, false);
             drop(leadership);
             if sleep_or_stop(STEP_DOWN_PAUSE, &mut stop).await {
                 return;
@@ -106,12 +120,12 @@ impl Relay {
         leadership: &mut Leadership,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<(), RelayError> {
-        ensure_topics(&self.settings.kafka, &self.topic_specs()).await?;
+        ensure_topics(&self.kafka, &self.topic_specs()).await?;
         // Fence any earlier producer before reading the checkpoint it may still have written.
-        let publisher = TransactionalPublisher::start(&self.settings).await?;
-        let position = checkpoint::read(&self.settings).await?;
+        let publisher = TransactionalPublisher::start(&self.settings, &self.kafka).await?;
+        let position = checkpoint::read(&self.settings, &self.kafka).await?;
         tracing::info!(?position, "relay resumes after its checkpoint");
-        let settings = &self.settings.relay;
+        let settings = &self.settings;
         let page_size = settings.page_size.clamp(1, settings.batch_size.max(1));
         // The reader stops when it is dropped, on any return from here.
         let (_reader, mut pages) = Reader::start(
@@ -189,7 +203,7 @@ impl Relay {
         first: Page,
         carried: &mut Option<Page>,
     ) -> Result<Published, RelayError> {
-        let settings = &self.settings.relay;
+        let settings = &self.settings;
         let limit = settings.batch_size.max(1) as usize;
         let deadline = Instant::now() + Duration::from_millis(settings.transaction_max_ms);
         let mut published = Published {
@@ -242,7 +256,7 @@ impl Relay {
 
     /// Every topic the relay writes: the checkpoint, and each events topic with its DLQ.
     fn topic_specs(&self) -> Vec<TopicSpec> {
-        let partitions = self.settings.kafka.event_partitions;
+        let partitions = self.kafka.event_partitions;
         let streams = EventStream::ALL.into_iter();
         let names = streams.flat_map(|s| [self.topics.events(s), self.topics.dlq(s)]);
         let events = names.map(|name| TopicSpec {
@@ -257,7 +271,7 @@ impl Relay {
 
     /// Sets [`RELAY_LAG`]: the newest stored global position minus the newest published.
     async fn report_lag(&self, newest_published: i64) {
-        match source::head(&self.pool).await {
+        match commit_order::head(&self.pool).await {
             Ok(head) => {
                 let lag = (head.unwrap_or(0) - newest_published).max(0);
                 metrics::gauge!(RELAY_LAG).set(lag as f64);
@@ -270,16 +284,6 @@ impl Relay {
 /// The reader task ended without an error (it never does while its pages are wanted).
 fn reader_gone() -> RelayError {
     RelayError::Reader("its channel closed".to_owned())
-}
-
-/// A stable id per event (UUID v5 of aggregate type, id and sequence): consumers can use it
-/// as a causation id and deduplicate by it.
-pub fn event_id(event: &StoredEvent) -> Uuid {
-    let name = format!(
-        "{}/{}/{}",
-        event.aggregate_type, event.aggregate_id, event.sequence
-    );
-    Uuid::new_v5(&Uuid::NAMESPACE_OID, name.as_bytes())
 }
 
 /// Sleeps, waking early when `stop` turns true; answers whether to stop.

@@ -7,6 +7,7 @@
 //! task is stopped, and the next leader starts a new one from the committed checkpoint, so
 //! whatever was read but not committed is read again.
 
+use causeway_event_store::commit_order::{self, Position, StoredEvent};
 use causeway_infra::avro::EventCodec;
 use causeway_infra::topics::Topics;
 use rdkafka::message::{Header, OwnedHeaders};
@@ -18,7 +19,6 @@ use tracing::Span;
 
 use super::RelayError;
 use super::publisher::OutgoingRecord;
-use super::source::{self, Position, StoredEvent};
 use super::spans::PageSpans;
 
 /// One event ready to produce, with its place in commit order and its publish span.
@@ -91,7 +91,7 @@ async fn read(config: ReaderConfig, mut after: Position, pages: mpsc::Sender<Pag
     let mut encoding: Option<JoinHandle<PageResult>> = None;
     let mut behind = false;
     loop {
-        let read = source::fetch_after(&config.pool, after, config.page_size).await;
+        let read = commit_order::fetch_after(&config.pool, after, config.page_size).await;
         if let Some(page) = encoding.take() {
             let page = page
                 .await
@@ -187,7 +187,7 @@ async fn encode(
 /// when traces are exported, else the stored one.
 fn headers(event: &StoredEvent, traceparent: Option<&str>) -> OwnedHeaders {
     let mut id = uuid::Uuid::encode_buffer();
-    let id = super::event_id(event).hyphenated().encode_lower(&mut id);
+    let id = event.event_id().hyphenated().encode_lower(&mut id);
     let sequence = event.sequence.to_string();
     let recorded_at = event
         .recorded_at

@@ -1,5 +1,9 @@
-//! The event store: cqrs-es 0.5.0 as the framework, with its two snapshot defects fixed
-//! where they live (docs/adr/0003-own-event-repository.md).
+//! The event store: the `events` table and everything that reads or writes it. Commands
+//! (from the HTTP API and from the saga participants) are executed here; the relay and the
+//! store rebuild of a projection read it here, in commit order.
+//!
+//! cqrs-es 0.5.0 is the framework for appending and loading, with its two snapshot defects
+//! fixed where they live (docs/adr/0003-own-event-repository.md).
 //!
 //! A command goes: [`CommandStore::execute`] → [`PgEventRepository::load_context`]
 //! (snapshot + the events after it, one statement; skipped by
@@ -26,15 +30,29 @@
 //!   conflicts by [`RetryPolicy`] and answers [`CommandError`] otherwise.
 //! - `metadata`: [`CommandMetadata`], stored in every event's `metadata` under fixed keys.
 //! - `error`: [`StoreError`], the layer's one error type (SQLSTATE 23505 → conflict).
+//! - [`commit_order`]: the read of committed events in commit order, never skipping a late
+//!   commit ([`StoredEvent`], [`Position`], [`commit_order::fetch_after`] for every
+//!   aggregate, [`commit_order::fetch_after_of`] for some aggregate types,
+//!   [`commit_order::head`]). The relay publishes from it; a store rebuild replays from it.
+//! - `event_id`: [`event_id`], the stable id of a stored event (UUID v5 of type, id and
+//!   sequence): the relay's `event_id` header and a store rebuild's envelopes.
+//! - [`idempotency`]: the `idempotency_keys` records behind the command API's
+//!   `Idempotency-Key` (claim under an advisory lock, record the answer, recover an
+//!   unfinished attempt from the events it wrote; docs/adr/0005).
 
 mod adapter;
+pub mod commit_order;
 mod error;
+mod event_id;
 mod executor;
+pub mod idempotency;
 pub mod metadata;
 mod repository;
 
 pub use adapter::{AdaptedEvent, Aggregated};
+pub use commit_order::{Position, StoredEvent};
 pub use error::StoreError;
+pub use event_id::event_id;
 pub use executor::{CommandError, CommandStore, Committed, Jitter, RetryPolicy};
 pub use metadata::CommandMetadata;
 pub use repository::PgEventRepository;

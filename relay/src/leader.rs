@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use causeway_infra::settings::Settings;
+use causeway_infra::settings::{DatabaseSettings, RelaySettings};
 use sqlx::{Connection, PgConnection};
 use tokio::sync::watch;
 
@@ -17,11 +17,16 @@ pub struct Leadership {
 impl Leadership {
     /// Waits until this process holds the lock, trying every `standby_retry_ms`.
     /// Answers `None` when `stop` turns true first.
-    pub async fn acquire(settings: &Settings, stop: &watch::Receiver<bool>) -> Option<Self> {
-        let retry = Duration::from_millis(settings.relay.standby_retry_ms);
+    /// The lock is `relay.lock_key`, on a connection of its own to `database`.
+    pub async fn acquire(
+        settings: &RelaySettings,
+        database: &DatabaseSettings,
+        stop: &watch::Receiver<bool>,
+    ) -> Option<Self> {
+        let retry = Duration::from_millis(settings.standby_retry_ms);
         let mut announced = false;
         while !*stop.borrow() {
-            match try_acquire(settings).await {
+            match try_acquire(settings, database).await {
                 Ok(Some(leadership)) => return Some(leadership),
                 Ok(None) if !announced => {
                     tracing::info!("relay standing by: another instance is the leader");
@@ -46,15 +51,17 @@ impl Leadership {
     }
 }
 
-async fn try_acquire(settings: &Settings) -> Result<Option<Leadership>, sqlx::Error> {
+async fn try_acquire(
+    settings: &RelaySettings,
+    database: &DatabaseSettings,
+) -> Result<Option<Leadership>, sqlx::Error> {
     // The OS pid in application_name lets an operator (and the tests) see who leads.
-    let options = settings
-        .database
+    let options = database
         .connect_options()
         .application_name(&format!("causeway-relay-{}", std::process::id()));
     let mut connection = PgConnection::connect_with(&options).await?;
     let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-        .bind(settings.relay.lock_key)
+        .bind(settings.lock_key)
         .fetch_one(&mut connection)
         .await?;
     Ok(locked.then_some(Leadership { connection }))
