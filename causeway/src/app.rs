@@ -10,7 +10,8 @@ use causeway_event_store::CommandStore;
 use causeway_infra::avro::EventCodec;
 use causeway_infra::health::HealthChecker;
 use causeway_infra::{InfraError, Settings, db};
-use causeway_projections::{InventoryProjection, ProjectionWorker};
+use causeway_projections::registry::{self, Visitor};
+use causeway_projections::{Projection, ProjectionWorker};
 use causeway_read_api::ReadApiConfig;
 use causeway_relay::Relay;
 use causeway_sagas::{Backoff, DeadlineWatcher, Participant, ParticipantWorker, Reactor};
@@ -175,33 +176,40 @@ fn workers(settings: &Settings, roles: &Roles, pool: &PgPool) -> Result<Vec<Work
         workers.push(Box::new(move |stop| Box::pin(relay.run(stop))));
     }
     if roles.has(Role::Projections) {
-        use causeway_projections::{
-            CustomersProjection, NotificationsProjection, OrdersProjection, PaymentsProjection,
-            Projection, SagaTimelineProjection,
-        };
-        /// One worker (its own consumer group) per projection.
-        fn add<P: Projection>(
-            workers: &mut Vec<Worker>,
-            (settings, pool, codec): (&Settings, &PgPool, &EventCodec),
-            projection: P,
-        ) {
-            let worker = ProjectionWorker::new(settings, pool.clone(), codec.clone(), projection);
-            workers.push(Box::new(move |stop| Box::pin(worker.run(stop))));
-        }
         let codec =
             EventCodec::new(&settings.registry).map_err(|e| InfraError::Registry(e.to_string()))?;
-        let with = (settings, pool, &codec);
-        add(&mut workers, with, InventoryProjection);
-        add(&mut workers, with, OrdersProjection);
-        add(&mut workers, with, CustomersProjection);
-        add(&mut workers, with, PaymentsProjection);
-        add(&mut workers, with, NotificationsProjection);
-        add(&mut workers, with, SagaTimelineProjection);
+        registry::for_each(&mut ProjectionWorkers {
+            settings,
+            pool,
+            codec: &codec,
+            workers: &mut workers,
+        });
     }
     if roles.has(Role::Sagas) {
         workers.extend(saga_workers(settings, pool)?);
     }
     Ok(workers)
+}
+
+/// Adds one worker (its own consumer group) per projection of the registry.
+struct ProjectionWorkers<'a> {
+    settings: &'a Settings,
+    pool: &'a PgPool,
+    codec: &'a EventCodec,
+    workers: &'a mut Vec<Worker>,
+}
+
+impl Visitor for ProjectionWorkers<'_> {
+    fn visit<P: Projection>(&mut self, projection: P, _tables: &'static [&'static str]) {
+        let worker = ProjectionWorker::new(
+            self.settings,
+            self.pool.clone(),
+            self.codec.clone(),
+            projection,
+        );
+        self.workers
+            .push(Box::new(move |stop| Box::pin(worker.run(stop))));
+    }
 }
 
 /// The configured saga participants, and the deadline watcher when the order participant

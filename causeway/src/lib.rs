@@ -6,7 +6,8 @@
 //! - [`roles`]: the roles `serve --roles` can pick (command-api, relay, projections, sagas, read-api).
 //! - [`http`]: routes that belong to the process rather than to a role (`/health/*`, `/metrics`).
 //! - [`schemas`]: `schemas check|register`: the Avro contracts against the domain, git and
-//!   the registry.
+//!   the registry, with the schema-governance checks ([`schemas::compat`],
+//!   [`schemas::contract`], [`schemas::evolution`], [`schemas::history`]).
 //! - [`projections_cli`]: `projections list|status|rebuild`.
 //! - [`dlq`]: `dlq list|redrive`: the dead-letter topics.
 //! - [`demo`]: `demo`: shop traffic against a running platform, with a live summary.

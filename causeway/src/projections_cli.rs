@@ -6,8 +6,8 @@ use std::time::Duration;
 use anyhow::Context;
 use causeway_infra::avro::EventCodec;
 use causeway_infra::{Settings, db};
-use causeway_projections::rebuild::{self, Progress, RebuildOptions, Source, catalog};
-use causeway_projections::status;
+use causeway_projections::rebuild::{self, Progress, RebuildOptions, Source};
+use causeway_projections::{registry, status};
 use clap::{Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -60,7 +60,7 @@ pub enum From {
 pub async fn run(command: ProjectionsCommand, settings: &Settings) -> anyhow::Result<()> {
     match command {
         ProjectionsCommand::List { json } => {
-            let list = catalog::list(settings);
+            let list = registry::list(settings);
             if json {
                 println!("{}", serde_json::to_string_pretty(&list)?);
             } else {
@@ -165,7 +165,7 @@ impl Progress for Bar {
     }
 }
 
-fn render_list(list: &[catalog::ProjectionInfo]) -> String {
+fn render_list(list: &[registry::ProjectionInfo]) -> String {
     let body: Vec<[String; 4]> = list
         .iter()
         .map(|p| {

@@ -8,14 +8,14 @@
 //!   big-endian schema id, Avro binary), subjects named `<topic>-<full record name>`
 //!   (TopicRecordNameStrategy). Decoding resolves the writer schema from the registry into the
 //!   catalog's reader schema, so events written with any earlier version still read.
-//! - [`compat`]: FULL compatibility of two versions of a schema, both ways, as the registry
-//!   enforces it transitively (FULL_TRANSITIVE).
 //! - [`RegistryAdmin`]: the registry calls the codec does not make: per-subject
-//!   compatibility, registration with its version, and the versions a subject holds.
-//! - [`contract`]: the catalog against a domain's event types and sample events.
-//! - [`history`]: the committed versions of a schema file, from git.
-//! - [`evolution`]: each schema against every earlier version of it, in git and in the
-//!   registry.
+//!   compatibility (the codec sets FULL_TRANSITIVE on each subject before its first write),
+//!   registration with its version, and the versions a subject holds.
+//! - [`named_types`]: the named types a schema defines, by full name.
+//!
+//! Schema governance (FULL compatibility, the catalog against the domain, the versions in
+//! git and in the registry) is the `causeway schemas` CLI's and lives with it, in the
+//! `causeway` binary's `schemas` module.
 //!
 //! The Avro value is the event's `data` only; the aggregate id travels as the Kafka key, the
 //! event type and ids as headers.
@@ -23,14 +23,10 @@
 mod admin;
 mod catalog;
 mod codec;
-pub mod compat;
-pub mod contract;
-pub mod evolution;
-pub mod history;
 mod json;
 
 pub use admin::{COMPATIBILITY_LEVEL, RegisteredVersion, RegistryAdmin};
-pub use catalog::{EventSchema, SchemaCatalog};
+pub use catalog::{EventSchema, SchemaCatalog, named_types};
 pub use codec::{DecodedEvent, EventCodec};
 
 /// Everything that can go wrong while turning an event into Avro bytes or back.

@@ -21,9 +21,10 @@
 //! - [`payments`]: the `payments` read model (one per order).
 //! - [`notifications`]: what would be sent to customers, one row per (order, kind).
 //! - [`timeline`]: the `saga_timeline` of every order, from all four streams.
+//! - [`registry`]: every projection, listed once ([`registry::for_each`]) with the tables it
+//!   alone writes; the server, `projections list|status` and the rebuild all iterate it.
 //! - [`rebuild`]: `causeway projections rebuild`: shadow tables built from the store or from
-//!   offset 0, swapped in under the projection's fence (ADR 0010); [`rebuild::catalog`]
-//!   names every projection's group, topics and tables.
+//!   offset 0, swapped in under the projection's fence (ADR 0010).
 //! - [`status`]: each projection's stored offset, end offset and lag per partition.
 //! - `fixtures` (tests only): the ids, amounts and times the unit tests share.
 //!
@@ -45,6 +46,7 @@ pub mod orders;
 pub mod payments;
 pub mod projection;
 pub mod rebuild;
+pub mod registry;
 pub mod shop_event;
 pub mod status;
 pub mod timeline;

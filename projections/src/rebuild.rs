@@ -8,7 +8,6 @@
 //! shared ([`fence`]); the swap takes it exclusive, so no batch commits between the moment the
 //! swap reads the live offsets and the moment the copies become the live tables.
 
-pub mod catalog;
 mod kafka;
 pub mod shadow;
 pub mod store;
@@ -25,7 +24,7 @@ use sqlx::{Connection, Executor, PgConnection, PgPool};
 use crate::ProjectionError;
 use crate::offsets::{self, TopicPartition};
 use crate::projection::{Envelope, Projection};
-use catalog::Visit;
+use crate::registry::{self, VisitOne};
 use kafka::{Goal, KafkaSource};
 use shadow::Shadow;
 use store::StorePosition;
@@ -185,10 +184,10 @@ pub async fn rebuild(
     options: &RebuildOptions,
     progress: &dyn Progress,
 ) -> Result<RebuildReport, RebuildError> {
-    let Some(tables) = catalog::tables(name) else {
+    let Some(tables) = registry::tables(name) else {
         return Err(RebuildError::Unknown(
             name.to_owned(),
-            catalog::names().join(", "),
+            registry::names().join(", "),
         ));
     };
     let mut guard = PgConnection::connect_with(&settings.database.connect_options()).await?;
@@ -208,7 +207,7 @@ pub async fn rebuild(
         progress,
         tables,
     };
-    let report = catalog::with_projection(name, run)
+    let report = registry::with_projection(name, run)
         .ok_or_else(|| RebuildError::Unknown(name.to_owned(), String::new()))?
         .await;
     let _ = guard.close().await;
@@ -229,7 +228,7 @@ type Boxed<'a> = std::pin::Pin<
     Box<dyn std::future::Future<Output = Result<RebuildReport, RebuildError>> + Send + 'a>,
 >;
 
-impl<'a> Visit for Run<'a> {
+impl<'a> VisitOne for Run<'a> {
     type Output = Boxed<'a>;
     fn visit<P: Projection>(self, projection: P) -> Boxed<'a> {
         Box::pin(async move { Typed::start(self, projection).await?.run().await })

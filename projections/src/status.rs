@@ -13,7 +13,7 @@ use sqlx::PgPool;
 
 use crate::ProjectionError;
 use crate::offsets;
-use crate::rebuild::catalog;
+use crate::registry;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -49,7 +49,7 @@ pub async fn status(
     pool: &PgPool,
 ) -> Result<Vec<PartitionLag>, ProjectionError> {
     let mut rows = Vec::new();
-    for info in catalog::list(settings) {
+    for info in registry::list(settings) {
         let stored = offsets::load(pool, info.name).await?;
         let marks = watermarks(settings, info.topics.clone()).await?;
         for (topic, partition, low, high) in marks {

@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
+use causeway::schemas::evolution::{check_git_history, check_registry};
 use causeway::schemas::{check, domain_event_types, samples};
 use causeway_domain::PaymentEvent;
 use causeway_domain::payment::PaymentVoided;
-use causeway_infra::avro::evolution::{check_git_history, check_registry};
 use causeway_infra::avro::{
     COMPATIBILITY_LEVEL, CodecError, EventCodec, RegistryAdmin, SchemaCatalog,
 };

@@ -12,7 +12,7 @@ use std::sync::{Arc, OnceLock};
 
 use apache_avro::Schema;
 use apache_avro::reader::datum::GenericDatumReader;
-use apache_avro::schema::Names;
+use apache_avro::schema::{Names, ResolvedSchema};
 use apache_avro::types::Value;
 use apache_avro::writer::datum::GenericDatumWriter;
 use serde_json::Value as Json;
@@ -67,7 +67,7 @@ impl EventSchema {
             )));
         }
         let full_name = record.name.fullname(None);
-        let names = super::compat::named_types(&schema).map_err(|e| invalid(e.to_string()))?;
+        let names = named_types(&schema).map_err(|e| invalid(e.to_string()))?;
         Ok(Self {
             path: path.to_owned(),
             stream,
@@ -181,6 +181,16 @@ impl EventSchema {
             detail,
         }
     }
+}
+
+/// Every named type (record, enum, fixed) defined in `schema`, by full name.
+pub fn named_types(schema: &Schema) -> Result<Names, apache_avro::Error> {
+    let resolved = ResolvedSchema::try_from(schema)?;
+    Ok(resolved
+        .get_names()
+        .iter()
+        .map(|(name, schema)| (name.clone(), (*schema).clone()))
+        .collect())
 }
 
 impl fmt::Debug for EventSchema {

@@ -278,7 +278,7 @@ mod tests {
 
     fn convert(json: &Json) -> Result<Value, String> {
         let schema = Schema::parse_str(SCHEMA).unwrap();
-        let names = super::super::compat::named_types(&schema).unwrap();
+        let names = super::super::catalog::named_types(&schema).unwrap();
         to_avro(&schema, &names, json)
     }
 

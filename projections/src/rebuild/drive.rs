@@ -145,12 +145,12 @@ impl<'a, P: Projection> Typed<'a, P> {
     async fn rebuild_from_kafka(
         &mut self,
     ) -> Result<(u64, HashMap<TopicPartition, i64>), RebuildError> {
-        let topics = catalog::list(self.run.settings)
+        let topics = registry::list(self.run.settings)
             .into_iter()
             .find(|p| p.name == self.projection.name())
             .map(|p| p.topics)
             .unwrap_or_default();
-        let group = catalog::group_id(self.run.settings, self.projection.name());
+        let group = registry::group_id(self.run.settings, self.projection.name());
         let mut source = KafkaSource::open(self.run.settings, &group, topics).await?;
         let marks = source.watermarks().await?;
         let estimate = marks.values().map(|(low, high)| high - low).sum::<i64>();

@@ -4,11 +4,11 @@
 use std::path::Path;
 
 use apache_avro::Schema;
+use causeway_infra::avro::{CodecError, EventSchema, RegistryAdmin, SchemaCatalog};
+use causeway_infra::topics::Topics;
 
 use super::compat::check_full;
 use super::history::{checkout_root, committed_versions, is_shallow};
-use super::{EventSchema, RegistryAdmin, SchemaCatalog};
-use crate::topics::Topics;
 
 /// What a check found: problems fail it, notices only inform.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -97,7 +97,7 @@ async fn check_subject(
     admin: &RegistryAdmin,
     subject: &str,
     findings: &mut Findings,
-) -> Result<(), super::CodecError> {
+) -> Result<(), CodecError> {
     for version in admin.versions(subject).await? {
         let text = admin.schema(subject, version).await?;
         let label = format!("version {version} of subject {subject}");

@@ -10,10 +10,24 @@
 //! - a schema is not FULL-compatible, both ways, with any version of it committed to git or
 //!   registered under its subject (FULL_TRANSITIVE).
 //!
-//! The checks themselves live in `causeway_infra::avro::{contract, evolution}`; this module
-//! brings the domain: its event types and samples.
-//!
 //! `register` sets FULL_TRANSITIVE on every subject and registers every schema.
+//!
+//! This module brings the domain (its event types and [`samples`]) and runs the checks,
+//! which are generic over the domain and live here, next to their only user:
+//! - [`compat`]: FULL compatibility of two versions of a schema, both ways, as the registry
+//!   enforces it transitively (FULL_TRANSITIVE).
+//! - [`contract`]: the catalog against a domain's event types and sample events, and the
+//!   house rules (docs, one shape per shared type).
+//! - [`history`]: the committed versions of a schema file, from git.
+//! - [`evolution`]: each schema against every earlier version of it, in git and in the
+//!   registry.
+//!
+//! The codec, the catalog and the registry client they use are `causeway_infra::avro`'s.
+
+pub mod compat;
+pub mod contract;
+pub mod evolution;
+pub mod history;
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -26,14 +40,13 @@ use causeway_domain::{
     Quantity, Sku, customer, inventory, order, payment,
 };
 use causeway_infra::Settings;
-use causeway_infra::avro::contract::{
-    DomainEventType, Sample, check_conventions, check_coverage, check_samples,
-};
-use causeway_infra::avro::evolution::{Findings, check_git_history, check_registry};
 use causeway_infra::avro::{COMPATIBILITY_LEVEL, RegistryAdmin, SchemaCatalog};
 use causeway_infra::topics::Topics;
 use clap::Subcommand;
 use serde_json::Value as Json;
+
+use contract::{DomainEventType, Sample, check_conventions, check_coverage, check_samples};
+use evolution::{Findings, check_git_history, check_registry};
 
 /// `causeway schemas …`.
 #[derive(Debug, Subcommand)]

@@ -10,8 +10,9 @@
 
 use apache_avro::Schema;
 use apache_avro::error::CompatibilityError;
-use apache_avro::schema::{Name, Names, ResolvedSchema, UnionSchema};
+use apache_avro::schema::{Name, Names, UnionSchema};
 use apache_avro::schema_compatibility::{Compatibility, SchemaCompatibility};
+use causeway_infra::avro::named_types;
 
 /// Why a new version of a schema is not FULL-compatible with an earlier one; every
 /// direction that fails, in words.
@@ -105,16 +106,6 @@ fn inline(schema: &Schema) -> Schema {
         // An unresolvable reference fails the comparison itself with a clearer message.
         Err(_) => schema.clone(),
     }
-}
-
-/// Every named type (record, enum, fixed) defined in `schema`, by full name.
-pub fn named_types(schema: &Schema) -> Result<Names, apache_avro::Error> {
-    let resolved = ResolvedSchema::try_from(schema)?;
-    Ok(resolved
-        .get_names()
-        .iter()
-        .map(|(name, schema)| (name.clone(), (*schema).clone()))
-        .collect())
 }
 
 /// `schema` with every named reference replaced by its definition from `names` (a reference

@@ -6,11 +6,11 @@
 use std::collections::HashMap;
 
 use apache_avro::Schema;
+use causeway_infra::avro::{CodecError, EventSchema, SchemaCatalog};
+use causeway_infra::topics::EventStream;
 use serde_json::{Value as Json, json};
 
 use super::compat::inline_references;
-use super::{CodecError, EventSchema, SchemaCatalog};
-use crate::topics::EventStream;
 
 /// A domain event type: `(aggregate type, event type)`, e.g. `("Order", "OrderPlaced")`.
 pub type DomainEventType = (&'static str, &'static str);

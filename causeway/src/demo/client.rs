@@ -1,0 +1,51 @@
+//! The demo's HTTP calls: commands to the command API, pages of orders from the read API.
+
+use anyhow::{Context, bail};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use super::Demo;
+
+impl Demo {
+    /// `POST`s `body` to the command API; the answer's JSON, or an error naming the status.
+    pub(super) async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.url))
+            .json(&body)
+            .send()
+            .await
+            .with_context(|| format!("POST {path}"))?;
+        let status = response.status();
+        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            bail!("POST {path} answered {status}: {answer}");
+        }
+        Ok(answer)
+    }
+
+    /// One page of the newest orders (`GET /api/orders`), and the cursor of the next.
+    pub(super) async fn orders_page(
+        &self,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Option<(Vec<Value>, Option<String>)> {
+        let mut url = reqwest::Url::parse(&format!("{}/api/orders", self.read_url)).ok()?;
+        url.query_pairs_mut()
+            .append_pair("limit", &limit.to_string());
+        if let Some(cursor) = cursor {
+            url.query_pairs_mut().append_pair("cursor", cursor);
+        }
+        let response = self.client.get(url).send().await.ok()?;
+        if response.status() != StatusCode::OK {
+            return None;
+        }
+        let mut page = response.json::<Value>().await.ok()?;
+        let items = match page["items"].take() {
+            Value::Array(items) => items,
+            _ => Vec::new(),
+        };
+        let next = page["next_cursor"].as_str().map(str::to_owned);
+        Some((items, next))
+    }
+}
