@@ -19,7 +19,8 @@ use causeway_projections::{
     CustomersProjection, Envelope, NotificationsProjection, OrdersProjection, PaymentsProjection,
     Projection, ProjectionWorker, SagaTimelineProjection, WorkerConfig,
 };
-use causeway_tests::relay_support::{RelayProcess, isolated_relay_settings};
+use causeway_tests::process::RoleProcess;
+use causeway_tests::relay_support::isolated_relay_settings;
 use causeway_tests::{TestApp, TestDatabase, eventually};
 use chrono::{DateTime, FixedOffset, Utc};
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
@@ -481,7 +482,7 @@ struct Stack {
     app: TestApp,
     store: CommandStore,
     workers: Workers,
-    _relay: RelayProcess,
+    _relay: RoleProcess,
 }
 
 /// What [`Stack::run_sagas`] did.
@@ -500,7 +501,7 @@ impl Stack {
     async fn start() -> Self {
         let db = TestDatabase::migrated().await;
         let settings = isolated_relay_settings(&db.settings, 100);
-        let relay = RelayProcess::start(&settings);
+        let relay = RoleProcess::start("relay", &settings);
         let workers = Workers::start(&settings, &db.pool);
         let app = TestApp::spawn(settings.clone()).await;
         let store = CommandStore::new(db.pool.clone(), 100);
