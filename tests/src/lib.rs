@@ -8,11 +8,12 @@
 //! Layout: this file holds what every test uses (settings, a migrated [`TestDatabase`], the
 //! platform in-process as a [`TestApp`], [`eventually`], ports and the binary's path);
 //! [`process`] is the one way to run a role as a `causeway serve` child process; the other
-//! modules serve one area of tests each: [`event_store`] (`event_store_*`), [`read_models`]
-//! (`read_models_*`), [`relay_support`] (relay, projection and rebuild tests), [`shop`] (saga
-//! tests), [`bench`] (the bench binaries).
+//! modules serve one area of tests each: [`command_api`] (`command_api_*`), [`event_store`]
+//! (`event_store_*`), [`read_models`] (`read_models_*`), [`relay_support`] (relay, projection
+//! and rebuild tests), [`shop`] (saga tests), [`bench`] (the bench binaries).
 
 pub mod bench;
+pub mod command_api;
 pub mod event_store;
 pub mod process;
 pub mod read_models;
