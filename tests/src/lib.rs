@@ -4,8 +4,19 @@
 //! Every test gets its own database (`causeway_test_<uuid>`), topic names and consumer
 //! groups, so tests run in parallel without seeing each other. `scripts/test` drops the
 //! databases of earlier runs.
+//!
+//! Layout: this file holds what every test uses (settings, a migrated [`TestDatabase`], the
+//! platform in-process as a [`TestApp`], [`eventually`], ports and the binary's path);
+//! [`process`] is the one way to run a role as a `causeway serve` child process; the other
+//! modules serve one area of tests each: [`command_api`] (`command_api_*`), [`event_store`]
+//! (`event_store_*`), [`read_models`] (`read_models_*`), [`relay_support`] (relay, projection
+//! and rebuild tests), [`shop`] (saga tests), [`bench`] (the bench binaries).
 
 pub mod bench;
+pub mod command_api;
+pub mod event_store;
+pub mod process;
+pub mod read_models;
 pub mod relay_support;
 pub mod shop;
 
@@ -226,45 +237,4 @@ pub async fn register_customer(client: &reqwest::Client, base: &str, name: &str)
         .as_str()
         .expect("customer_id in the answer")
         .to_owned()
-}
-
-/// `causeway serve --roles command-api` on `port` over `db`, as a child process killed
-/// (SIGKILL) when dropped.
-pub struct CommandApiProcess(std::process::Child);
-
-impl CommandApiProcess {
-    /// Starts it; it listens shortly after.
-    pub fn start(db: &TestDatabase, port: u16) -> Self {
-        let child = std::process::Command::new(causeway_binary())
-            .args(["serve", "--roles", "command-api"])
-            .env(
-                "CAUSEWAY_DATABASE__DATABASE_NAME",
-                &db.settings.database.database_name,
-            )
-            .env("CAUSEWAY_HTTP__PORT", port.to_string())
-            .env("CAUSEWAY_TELEMETRY__OTLP_ENDPOINT", "")
-            .env("RUST_LOG", "warn")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("start causeway serve");
-        Self(child)
-    }
-
-    /// The OS process id.
-    pub fn pid(&self) -> u32 {
-        self.0.id()
-    }
-
-    /// SIGKILL, then reap.
-    pub fn kill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for CommandApiProcess {
-    fn drop(&mut self) {
-        self.kill();
-    }
 }

@@ -1,9 +1,8 @@
-//! Helpers for the relay tests: seeding the event table, running the relay as a process,
-//! and reading back what reached Kafka.
+//! Helpers for the relay tests: seeding the event table and reading back what reached
+//! Kafka. The relay itself runs as a [`crate::process::RoleProcess`].
 
 #![allow(clippy::unwrap_used)] // test support: a failed unwrap is a failed test
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use causeway_infra::Settings;
@@ -16,7 +15,7 @@ use rdkafka::message::Headers;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use sqlx::{PgExecutor, PgPool};
 
-use crate::{causeway_binary, unique};
+use crate::unique;
 
 /// Settings for one relay test: its own database, topic prefix, checkpoint topic,
 /// transactional id and lock key, and `batch_size` events per transaction.
@@ -54,85 +53,6 @@ pub fn topic(settings: &Settings, aggregate_type: &str) -> String {
     causeway_infra::topics::Topics::new(&settings.kafka)
         .events_topic(aggregate_type)
         .unwrap()
-}
-
-/// A `causeway serve --roles relay` child process, killed (SIGKILL) when dropped.
-pub struct RelayProcess {
-    child: Child,
-}
-
-impl RelayProcess {
-    /// Starts the relay with `settings` passed as `CAUSEWAY_…` variables.
-    pub fn start(settings: &Settings) -> Self {
-        Self::start_with(settings, &[])
-    }
-
-    /// Like [`RelayProcess::start`], with extra environment variables.
-    pub fn start_with(settings: &Settings, extra: &[(&str, &str)]) -> Self {
-        let child = Command::new(causeway_binary())
-            .args(["serve", "--roles", "relay"])
-            .envs(relay_env(settings))
-            .envs(extra.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the causeway binary");
-        Self { child }
-    }
-
-    /// The OS process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// SIGKILL, then reap.
-    pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for RelayProcess {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn relay_env(settings: &Settings) -> Vec<(String, String)> {
-    vec![
-        (
-            "CAUSEWAY_DATABASE__DATABASE_NAME".into(),
-            settings.database.database_name.clone(),
-        ),
-        ("CAUSEWAY_HTTP__PORT".into(), "0".into()),
-        (
-            "CAUSEWAY_KAFKA__TOPIC_PREFIX".into(),
-            settings.kafka.topic_prefix.clone(),
-        ),
-        (
-            "CAUSEWAY_RELAY__CHECKPOINT_TOPIC".into(),
-            settings.relay.checkpoint_topic.clone(),
-        ),
-        (
-            "CAUSEWAY_RELAY__TRANSACTIONAL_ID".into(),
-            settings.relay.transactional_id.clone(),
-        ),
-        (
-            "CAUSEWAY_RELAY__LOCK_KEY".into(),
-            settings.relay.lock_key.to_string(),
-        ),
-        (
-            "CAUSEWAY_RELAY__BATCH_SIZE".into(),
-            settings.relay.batch_size.to_string(),
-        ),
-        (
-            "CAUSEWAY_RELAY__STANDBY_RETRY_MS".into(),
-            settings.relay.standby_retry_ms.to_string(),
-        ),
-        ("CAUSEWAY_TELEMETRY__OTLP_ENDPOINT".into(), String::new()),
-        ("RUST_LOG".into(), "warn".into()),
-    ]
 }
 
 /// The OS pid of the relay holding this database's leader lock, if any.

@@ -11,9 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use causeway_tests::{
-    CommandApiProcess, TestDatabase, eventually, free_port, register_customer, wait_until_live,
-};
+use causeway_tests::process::RoleProcess;
+use causeway_tests::{TestDatabase, eventually, free_port, register_customer};
 use serde_json::{Value, json};
 
 const CLIENTS: usize = 16;
@@ -48,8 +47,10 @@ async fn every_order_sent_around_a_kill_is_stored_exactly_once_after_retries() {
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
-    let mut server = CommandApiProcess::start(&db, port);
-    wait_until_live(&client, &base).await;
+    let mut server = RoleProcess::command("command-api", &db.settings)
+        .port(port)
+        .start();
+    server.wait_until_live(&client).await;
     let customer = register_customer(&client, &base, "Crash").await;
 
     // Each client sends orders until the server is gone; it records every key it sent and
@@ -101,8 +102,8 @@ async fn every_order_sent_around_a_kill_is_stored_exactly_once_after_retries() {
     );
 
     // Restart and retry everything with its key: the first answer where there was one.
-    let _server = CommandApiProcess::start(&db, port);
-    wait_until_live(&client, &base).await;
+    server.restart();
+    server.wait_until_live(&client).await;
     let mut orders: HashMap<String, String> = HashMap::new();
     for (key, body, first) in &sent {
         let retried = eventually(Duration::from_secs(30), "a retry to be answered", || {

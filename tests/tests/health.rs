@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use causeway_tests::relay_support::RelayProcess;
+use causeway_tests::process::RoleProcess;
 use causeway_tests::shop::Shop;
 use causeway_tests::{TestApp, eventually, free_port, settings};
 use serde_json::Value;
@@ -152,10 +152,9 @@ async fn ready_reports_each_role_and_a_standby_relay_is_still_ready() {
     // shop's relay may step down meanwhile (a Kafka error under load) and the second one take
     // over: either way both are ready and exactly one of them leads.
     let port = free_port();
-    let _standby = RelayProcess::start_with(
-        &shop.settings,
-        &[("CAUSEWAY_HTTP__PORT", port.to_string().as_str())],
-    );
+    let _standby = RoleProcess::command("relay", &shop.settings)
+        .port(port)
+        .start();
     let address = format!("http://127.0.0.1:{port}");
     let (first, second) = eventually(
         Duration::from_secs(30),

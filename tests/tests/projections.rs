@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use causeway_domain::inventory::{
@@ -20,8 +20,9 @@ use causeway_infra::avro::EventCodec;
 use causeway_infra::kafka::client_config;
 use causeway_infra::topics::Topics;
 use causeway_projections::{InventoryProjection, ProjectionWorker, WorkerConfig};
+use causeway_tests::process::RoleProcess;
 use causeway_tests::relay_support::{
-    RelayProcess, count_published, insert_restocks, insert_restocks_from, isolated_relay_settings,
+    count_published, insert_restocks, insert_restocks_from, isolated_relay_settings,
 };
 use causeway_tests::{TestApp, TestDatabase, causeway_binary, eventually};
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -41,7 +42,7 @@ async fn the_inventory_view_equals_the_state_computed_from_the_events() {
     let settings = isolated_relay_settings(&db.settings, 100);
     let history = mixed_history(20);
     store_history(&db.pool, &history).await;
-    let _relay = RelayProcess::start(&settings);
+    let _relay = RoleProcess::start("relay", &settings);
     let worker = InProcessWorker::start(&settings, &db.pool);
 
     let expected = expected_view(&history);
@@ -55,7 +56,7 @@ async fn re_delivered_events_change_nothing() {
     let settings = isolated_relay_settings(&db.settings, 100);
     let history = mixed_history(10);
     store_history(&db.pool, &history).await;
-    let _relay = RelayProcess::start(&settings);
+    let _relay = RoleProcess::start("relay", &settings);
     let expected = expected_view(&history);
     let worker = InProcessWorker::start(&settings, &db.pool);
     wait_for_view(&db.pool, &expected, Duration::from_secs(60)).await;
@@ -97,7 +98,7 @@ async fn a_projection_killed_in_the_middle_of_a_batch_ends_equal_to_a_full_rebui
     insert_restocks(&db.pool, SKUS, EACH, 5000).await;
     insert_restocks_from(&db.pool, SKUS, EACH, EACH + 1, 5000).await;
     let total = SKUS * EACH * 2;
-    let relay = RelayProcess::start(&settings);
+    let relay = RoleProcess::start("relay", &settings);
     eventually(Duration::from_secs(120), "the relay to publish everything", || {
         let settings = settings.clone();
         async move { (count_published(&settings, "InventoryItem").await == total).then_some(()) }
@@ -120,7 +121,7 @@ async fn a_projection_killed_in_the_middle_of_a_batch_ends_equal_to_a_full_rebui
         .await
         .unwrap();
 
-    let mut projection = ProjectionProcess::start(&settings);
+    let mut projection = RoleProcess::start("projections", &settings);
     eventually(
         Duration::from_secs(120),
         "a batch of the worker to wait on the held row",
@@ -139,13 +140,13 @@ async fn a_projection_killed_in_the_middle_of_a_batch_ends_equal_to_a_full_rebui
         "the kill must land mid-stream (applied {before} of {total} already)"
     );
 
-    let restarted = ProjectionProcess::start(&settings);
+    projection.restart();
     let each = 2 * EACH as i64;
     let expected: BTreeMap<String, Row> = (0..SKUS)
         .map(|a| (format!("SKU-{a}"), (each, 0, each, each)))
         .collect();
     wait_for_view(&db.pool, &expected, Duration::from_secs(240)).await;
-    drop(restarted);
+    projection.kill();
     let live = view(&db.pool).await;
 
     let report = rebuild(&settings, "inventory", "store");
@@ -199,7 +200,7 @@ fn rebuild(settings: &Settings, name: &str, from: &str) -> serde_json::Value {
 async fn a_poison_message_goes_to_the_dlq_and_later_events_are_still_projected() {
     let db = TestDatabase::migrated().await;
     let settings = isolated_relay_settings(&db.settings, 100);
-    let _relay = RelayProcess::start(&settings);
+    let _relay = RoleProcess::start("relay", &settings);
     let worker = InProcessWorker::start(&settings, &db.pool);
     let first = vec![restock("SKU-P", 1, 5)];
     store_history(&db.pool, &first).await;
@@ -230,7 +231,7 @@ async fn a_query_with_min_version_waits_for_that_version_and_times_out_with_503(
     // The event stored after 1.5 s goes through a relay process, Kafka and the worker: on a
     // loaded 2-core CI machine that has taken longer than the default 5 s wait.
     settings.read_api.consistency_wait_ms = 30_000;
-    let _relay = RelayProcess::start(&settings);
+    let _relay = RoleProcess::start("relay", &settings);
     let worker = InProcessWorker::start(&settings, &db.pool);
     let app = TestApp::spawn(settings.clone()).await;
     let mut hasty = settings.clone();
@@ -502,43 +503,6 @@ impl InProcessWorker {
             .await
             .expect("the worker stops when told")
             .unwrap();
-    }
-}
-
-/// A `causeway serve --roles projections` child process, SIGKILLed when dropped.
-struct ProjectionProcess {
-    child: Child,
-}
-
-impl ProjectionProcess {
-    fn start(settings: &Settings) -> Self {
-        let child = Command::new(causeway_binary())
-            .args(["serve", "--roles", "projections"])
-            .env(
-                "CAUSEWAY_DATABASE__DATABASE_NAME",
-                &settings.database.database_name,
-            )
-            .env("CAUSEWAY_HTTP__PORT", "0")
-            .env("CAUSEWAY_KAFKA__TOPIC_PREFIX", &settings.kafka.topic_prefix)
-            .env("CAUSEWAY_TELEMETRY__OTLP_ENDPOINT", "")
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the causeway binary");
-        Self { child }
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for ProjectionProcess {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 

@@ -15,8 +15,9 @@ use std::time::Duration;
 use causeway_infra::Settings;
 use causeway_infra::avro::EventCodec;
 use causeway_projections::{InventoryProjection, ProjectionWorker};
+use causeway_tests::process::RoleProcess;
 use causeway_tests::relay_support::{
-    RelayProcess, count_published, insert_restocks, insert_restocks_from, isolated_relay_settings,
+    count_published, insert_restocks, insert_restocks_from, isolated_relay_settings,
 };
 use causeway_tests::shop::Shop;
 use causeway_tests::{TestDatabase, causeway_binary, eventually};
@@ -107,7 +108,7 @@ async fn a_kafka_rebuild_with_no_live_worker_stores_the_offsets_it_reached() {
     let db = TestDatabase::migrated().await;
     let settings = isolated_relay_settings(&db.settings, 500);
     insert_restocks(&db.pool, 50, 40, 1000).await;
-    let relay = RelayProcess::start(&settings);
+    let relay = RoleProcess::start("relay", &settings);
     wait_published(&settings, 2000).await;
     drop(relay);
 
@@ -140,7 +141,7 @@ async fn status_shows_lag_growing_with_published_events_and_falling_as_they_are_
     let db = TestDatabase::migrated().await;
     let settings = isolated_relay_settings(&db.settings, 500);
     insert_restocks(&db.pool, 20, 30, 1000).await;
-    let _relay = RelayProcess::start(&settings);
+    let _relay = RoleProcess::start("relay", &settings);
     wait_published(&settings, 600).await;
     let before = inventory_lag(&settings);
     assert!(before.0 >= 600, "600 published, none applied: {before:?}");

@@ -7,10 +7,11 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+use causeway_tests::process::RoleProcess;
 use causeway_tests::relay_support::{
-    Published, RelayProcess, count_published, create_single_partition_topic, high_watermarks,
-    insert_restock, insert_restocks, insert_restocks_from, isolated_relay_settings, leader_pid,
-    partition_count, read_all,
+    Published, count_published, create_single_partition_topic, high_watermarks, insert_restock,
+    insert_restocks, insert_restocks_from, isolated_relay_settings, leader_pid, partition_count,
+    read_all,
 };
 use causeway_tests::{TestDatabase, eventually};
 
@@ -25,7 +26,7 @@ async fn a_relay_killed_mid_stream_loses_and_duplicates_nothing_after_restart() 
     insert_restocks(&db.pool, AGGREGATES, EVENTS_EACH, 2000).await;
     let total = AGGREGATES * EVENTS_EACH;
 
-    let mut relay = RelayProcess::start(&settings);
+    let mut relay = RoleProcess::start("relay", &settings);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while high_watermarks(&settings, "InventoryItem").await < 1000 {
         assert!(
@@ -41,7 +42,7 @@ async fn a_relay_killed_mid_stream_loses_and_duplicates_nothing_after_restart() 
         "the kill must land mid-stream (saw {seen} of {total} already)"
     );
 
-    let _restarted = RelayProcess::start(&settings);
+    relay.restart();
     let records = wait_for(&settings, total, Duration::from_secs(90)).await;
     assert_exactly_once_in_order(&records, AGGREGATES, EVENTS_EACH);
 }
@@ -51,7 +52,7 @@ async fn an_event_that_commits_late_is_published_not_skipped() {
     let db = TestDatabase::migrated().await;
     let settings = isolated_relay_settings(&db.settings, 100);
     create_single_partition_topic(&settings, "InventoryItem").await;
-    let _relay = RelayProcess::start(&settings);
+    let _relay = RoleProcess::start("relay", &settings);
 
     // Transaction A takes its id first and stays open; B commits after it.
     let mut late = db.pool.begin().await.unwrap();
@@ -78,8 +79,8 @@ async fn an_event_that_commits_late_is_published_not_skipped() {
 async fn a_standby_relay_takes_over_when_the_leader_dies() {
     let db = TestDatabase::migrated().await;
     let settings = isolated_relay_settings(&db.settings, 100);
-    let mut first = RelayProcess::start(&settings);
-    let mut second = RelayProcess::start(&settings);
+    let mut first = RoleProcess::start("relay", &settings);
+    let mut second = RoleProcess::start("relay", &settings);
     let leader = eventually(Duration::from_secs(30), "a leader", || {
         let pool = db.pool.clone();
         async move { leader_pid(&pool).await }
@@ -145,7 +146,9 @@ async fn the_relay_creates_every_events_topic_and_dlq_with_the_configured_partit
     let db = TestDatabase::migrated().await;
     let mut settings = isolated_relay_settings(&db.settings, 100);
     settings.kafka.event_partitions = 4;
-    let _relay = RelayProcess::start_with(&settings, &[("CAUSEWAY_KAFKA__EVENT_PARTITIONS", "4")]);
+    let _relay = RoleProcess::command("relay", &settings)
+        .env("CAUSEWAY_KAFKA__EVENT_PARTITIONS", "4")
+        .start();
     let topics = causeway_infra::topics::Topics::new(&settings.kafka);
     for stream in causeway_infra::topics::EventStream::ALL {
         for topic in [topics.events(stream), topics.dlq(stream)] {

@@ -5,14 +5,14 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use causeway_infra::Settings;
 use causeway_infra::kafka::client_config;
 use causeway_infra::topics::{EventStream, Topics};
+use causeway_tests::process::RoleProcess;
 use causeway_tests::shop::{FINAL, Shop, forget_saga_offsets, new_sku};
-use causeway_tests::{TestDatabase, causeway_binary, eventually};
+use causeway_tests::{TestDatabase, eventually};
 use futures::future::join_all;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
@@ -208,38 +208,6 @@ async fn delivering_every_saga_event_a_second_time_changes_nothing() {
     shop.stop().await;
 }
 
-/// `causeway serve --roles sagas` as a child process on the shop's database and topics.
-fn sagas_process(settings: &Settings) -> Child {
-    let s = &settings.sagas;
-    Command::new(causeway_binary())
-        .args(["serve", "--roles", "sagas"])
-        .env(
-            "CAUSEWAY_DATABASE__DATABASE_NAME",
-            &settings.database.database_name,
-        )
-        .env("CAUSEWAY_HTTP__PORT", "0")
-        .env("CAUSEWAY_KAFKA__TOPIC_PREFIX", &settings.kafka.topic_prefix)
-        .env(
-            "CAUSEWAY_SAGAS__REACTION_BACKOFF_MS",
-            s.reaction_backoff_ms.to_string(),
-        )
-        .env(
-            "CAUSEWAY_SAGAS__REACTION_BACKOFF_MAX_MS",
-            s.reaction_backoff_max_ms.to_string(),
-        )
-        .env(
-            "CAUSEWAY_SAGAS__DEADLINE_POLL_MS",
-            s.deadline_poll_ms.to_string(),
-        )
-        .env("CAUSEWAY_TELEMETRY__OTLP_ENDPOINT", "")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap()
-}
-
 /// How many of `orders` the orders read model shows final.
 async fn final_count(shop: &Shop, orders: &[String]) -> usize {
     let count: i64 = sqlx::query_scalar(
@@ -271,7 +239,7 @@ async fn every_saga_reaches_a_final_state_after_the_saga_process_is_killed_mid_f
     for _ in 0..8 {
         customers.push(shop.customer(1_500).await);
     }
-    let mut sagas = sagas_process(&settings);
+    let mut sagas = RoleProcess::start("sagas", &settings);
     let orders = place_many(&shop, &customers, &sku, 120, 100).await;
     // Kill it once some, but not all, orders are final. Counted with one query: asking the
     // read API for 120 orders takes long enough for every saga to finish meanwhile.
@@ -280,18 +248,16 @@ async fn every_saga_reaches_a_final_state_after_the_saga_process_is_killed_mid_f
         (done >= 10).then_some(done)
     })
     .await;
-    sagas.kill().unwrap();
-    sagas.wait().unwrap();
+    sagas.kill();
     let done_at_kill = final_count(&shop, &orders).await;
     assert!(
         done_at_kill < orders.len(),
         "the kill came mid-flow ({done_at_kill} final)"
     );
 
-    let mut sagas = sagas_process(&settings);
+    sagas.restart();
     let outcomes = shop.wait_all_final(&orders, WITHIN).await;
-    sagas.kill().unwrap();
-    sagas.wait().unwrap();
+    sagas.kill();
 
     // Credit is ample (8 customers × 15 orders each fit their limits); 100 units for 120.
     assert_eq!(outcomes.get("confirmed"), Some(&100), "{outcomes:?}");

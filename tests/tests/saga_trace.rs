@@ -9,7 +9,6 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use causeway_infra::Settings;
@@ -17,10 +16,9 @@ use causeway_projections::{
     CustomersProjection, InventoryProjection, NotificationsProjection, OrdersProjection,
     PaymentsProjection, SagaTimelineProjection,
 };
+use causeway_tests::process::RoleProcess;
 use causeway_tests::shop::shop_settings;
-use causeway_tests::{
-    TestDatabase, causeway_binary, eventually, free_port, jaeger_query_url, unique,
-};
+use causeway_tests::{TestDatabase, eventually, free_port, jaeger_query_url, unique};
 use serde_json::{Value, json};
 
 const ROLES: [&str; 5] = ["command-api", "relay", "sagas", "projections", "read-api"];
@@ -28,7 +26,7 @@ const ROLES: [&str; 5] = ["command-api", "relay", "sagas", "projections", "read-
 /// The roles of one platform, each a `causeway serve --roles <role>` child process, killed
 /// when dropped. Their logs go to files, named on failure.
 struct Platform {
-    children: Vec<Child>,
+    processes: BTreeMap<&'static str, RoleProcess>,
     logs: PathBuf,
     command_api: String,
     read_api: String,
@@ -36,81 +34,50 @@ struct Platform {
 }
 
 impl Platform {
+    /// Every role with the shared settings ([`env`]), each exporting under a service name of
+    /// its own and logging to a file; the HTTP roles on free ports.
     fn start(settings: &Settings) -> Self {
         let run = unique("saga-trace");
         let logs = std::env::temp_dir().join(&run);
         std::fs::create_dir_all(&logs).unwrap();
-        let ports: BTreeMap<&str, u16> = ROLES
-            .iter()
-            .map(|role| {
-                (
-                    *role,
-                    if role.ends_with("api") {
-                        free_port()
-                    } else {
-                        0
-                    },
-                )
-            })
-            .collect();
         let services: BTreeMap<&'static str, String> = ROLES
             .iter()
             .map(|role| (*role, format!("causeway-{role}")))
             .collect();
-        let mut platform = Self {
-            children: Vec::new(),
-            logs,
-            command_api: format!("http://127.0.0.1:{}", ports["command-api"]),
-            read_api: format!("http://127.0.0.1:{}", ports["read-api"]),
-            services,
-        };
-        platform.children = ROLES
+        let processes: BTreeMap<&'static str, RoleProcess> = ROLES
             .iter()
-            .map(|role| platform.spawn(role, settings, ports[role], &[]))
+            .map(|role| {
+                let port = if role.ends_with("api") {
+                    free_port()
+                } else {
+                    0
+                };
+                let process = RoleProcess::command(role, settings)
+                    .port(port)
+                    .envs(env(settings))
+                    .env("CAUSEWAY_TELEMETRY__SERVICE_NAME", &services[role])
+                    .stderr_to(logs.join(format!("{role}.log")))
+                    .start();
+                (*role, process)
+            })
             .collect();
-        platform
+        Self {
+            command_api: processes["command-api"].base_url(),
+            read_api: processes["read-api"].base_url(),
+            processes,
+            logs,
+            services,
+        }
     }
 
-    /// `causeway serve --roles <role>` with the shared settings and `extra` variables.
-    fn spawn(&self, role: &str, settings: &Settings, port: u16, extra: &[(&str, &str)]) -> Child {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.logs.join(format!("{role}.log")))
-            .unwrap();
-        Command::new(causeway_binary())
-            .args(["serve", "--roles", role])
-            .envs(env(settings))
-            .env("CAUSEWAY_HTTP__PORT", port.to_string())
-            .env("CAUSEWAY_TELEMETRY__SERVICE_NAME", &self.services[role])
-            .envs(extra.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start the causeway binary")
-    }
-
-    /// Kills the process of `role` (a role without an HTTP port of its own).
+    /// Kills the process of `role`.
     fn kill(&mut self, role: &str) {
-        let at = ROLES.iter().position(|r| *r == role).unwrap();
-        let _ = self.children[at].kill();
-        let _ = self.children[at].wait();
+        self.processes.get_mut(role).unwrap().kill();
     }
 
     /// Starts `role` again (after [`Platform::kill`]), with `extra` variables.
-    fn restart(&mut self, role: &str, settings: &Settings, extra: &[(&str, &str)]) {
-        let at = ROLES.iter().position(|r| *r == role).unwrap();
-        self.children[at] = self.spawn(role, settings, 0, extra);
-    }
-}
-
-impl Drop for Platform {
-    fn drop(&mut self) {
-        for child in &mut self.children {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+    fn restart(&mut self, role: &str, extra: &[(&str, &str)]) {
+        self.processes.get_mut(role).unwrap().restart_with(extra);
     }
 }
 
@@ -525,11 +492,7 @@ async fn one_placed_order_is_one_trace_across_every_role_and_a_replay_only_links
     let count = |spans: &[Span]| spans.iter().filter(|s| s.service == sagas).count();
     platform.kill("sagas");
     causeway_tests::shop::forget_saga_offsets(&settings).await;
-    platform.restart(
-        "sagas",
-        &settings,
-        &[("CAUSEWAY_TELEMETRY__REPLAY_AGE_MS", "1")],
-    );
+    platform.restart("sagas", &[("CAUSEWAY_TELEMETRY__REPLAY_AGE_MS", "1")]);
     let links = eventually(
         Duration::from_secs(120),
         "replayed reactions linking to the order's trace",

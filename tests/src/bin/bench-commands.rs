@@ -9,9 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use causeway_tests::bench::{arg, closed_loop, peak_rss_kb, percentile};
-use causeway_tests::{
-    CommandApiProcess, TestDatabase, free_port, register_customer, wait_until_live,
-};
+use causeway_tests::process::RoleProcess;
+use causeway_tests::{TestDatabase, free_port, register_customer};
 use serde_json::json;
 
 const CLIENTS: usize = 16;
@@ -22,13 +21,15 @@ async fn main() {
     let seconds: u64 = arg("--seconds").unwrap_or(15);
     let db = TestDatabase::migrated().await;
     let port = free_port();
-    let mut server = CommandApiProcess::start(&db, port);
-    let base = format!("http://127.0.0.1:{port}");
+    let mut server = RoleProcess::command("command-api", &db.settings)
+        .port(port)
+        .start();
+    let base = server.base_url();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(CLIENTS)
         .build()
         .unwrap();
-    wait_until_live(&client, &base).await;
+    server.wait_until_live(&client).await;
     let customers = Arc::new(register_customers(&client, &base).await);
 
     run_for(&client, &base, &customers, Duration::from_secs(2)).await; // warm-up

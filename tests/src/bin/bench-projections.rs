@@ -22,8 +22,9 @@ use causeway_infra::avro::EventCodec;
 use causeway_projections::{InventoryProjection, ProjectionWorker};
 use causeway_relay::{Relay, checkpoint};
 use causeway_tests::bench::{arg, closed_loop, peak_rss_kb, percentile};
+use causeway_tests::process::RoleProcess;
 use causeway_tests::relay_support::isolated_relay_settings;
-use causeway_tests::{TestDatabase, causeway_binary, free_port, wait_until_live};
+use causeway_tests::{TestDatabase, causeway_binary, free_port};
 use serde_json::Value;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
@@ -332,22 +333,16 @@ async fn seed_orders(pool: &PgPool) -> Arc<Vec<String>> {
 
 /// `GET /api/orders/{id}` from `CLIENTS` clients for `seconds`: rate, p50, p99, server RSS.
 async fn read_api(db: &TestDatabase, ids: &Arc<Vec<String>>, seconds: u64) -> (f64, f64, f64, f64) {
-    let port = free_port();
-    let mut server = Command::new(causeway_binary())
-        .args(["serve", "--roles", "read-api"])
-        .envs(env(&db.settings))
-        .env("CAUSEWAY_HTTP__PORT", port.to_string())
+    let mut server = RoleProcess::command("read-api", &db.settings)
+        .port(free_port())
         .env("CAUSEWAY_DATABASE__MAX_CONNECTIONS", CLIENTS.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start causeway serve");
-    let base = format!("http://127.0.0.1:{port}");
+        .start();
+    let base = server.base_url();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(CLIENTS)
         .build()
         .unwrap();
-    wait_until_live(&client, &base).await;
+    server.wait_until_live(&client).await;
     let get = {
         let (client, base) = (client.clone(), base.clone());
         move |id: String| {
@@ -367,9 +362,8 @@ async fn read_api(db: &TestDatabase, ids: &Arc<Vec<String>>, seconds: u64) -> (f
     let started = Instant::now();
     let latencies = load(ids, Duration::from_secs(seconds), get).await;
     let elapsed = started.elapsed().as_secs_f64();
-    let rss = peak_rss_kb(server.id()) as f64 / 1024.0;
-    let _ = server.kill();
-    let _ = server.wait();
+    let rss = peak_rss_kb(server.pid()) as f64 / 1024.0;
+    server.kill();
     (
         latencies.len() as f64 / elapsed,
         percentile(&latencies, 0.50),
