@@ -179,7 +179,13 @@ fn workers(settings: &Settings, roles: &Roles, pool: &PgPool) -> Result<Vec<Work
             (settings, pool, codec): (&Settings, &PgPool, &EventCodec),
             projection: P,
         ) {
-            let worker = ProjectionWorker::new(settings, pool.clone(), codec.clone(), projection);
+            let worker = ProjectionWorker::new(
+                &settings.kafka,
+                &settings.telemetry,
+                pool.clone(),
+                codec.clone(),
+                projection,
+            );
             workers.push(Box::new(move |stop| Box::pin(worker.run(stop))));
         }
         let codec =
@@ -218,7 +224,14 @@ fn saga_workers(settings: &Settings, pool: &PgPool) -> Result<Vec<Worker>, Infra
             let watcher = DeadlineWatcher::new(pool.clone(), reactor.clone(), poll);
             workers.push(Box::new(move |stop| Box::pin(watcher.run(stop))));
         }
-        let worker = ParticipantWorker::new(participant, settings, codec, reactor);
+        let worker = ParticipantWorker::new(
+            participant,
+            &settings.kafka,
+            &settings.sagas,
+            &settings.telemetry,
+            codec,
+            reactor,
+        );
         workers.push(Box::new(move |stop| Box::pin(worker.run(stop))));
     }
     Ok(workers)

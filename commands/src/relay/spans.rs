@@ -11,6 +11,7 @@
 //! `traceparent` travels on unchanged and no per-event span is made at all: the batch span
 //! tells which case holds.
 
+use causeway_domain::SagaOutcome;
 use causeway_infra::telemetry::{self, attribute};
 use tracing::Span;
 
@@ -60,8 +61,8 @@ impl PageSpans {
             messaging.destination.name = %topic,
             global_position = event.global_position,
         );
-        if let Some(outcome) = telemetry::saga_outcome(&event.event_type) {
-            span.record(attribute::SAGA_OUTCOME, outcome);
+        if let Some(outcome) = SagaOutcome::of_event_type(&event.event_type) {
+            span.record(attribute::SAGA_OUTCOME, outcome.as_str());
         }
         if let Some(stored) = traceparent.as_deref() {
             telemetry::continue_trace(&span, stored);

@@ -1,8 +1,9 @@
 //! The projections this build knows: their names, consumer groups, topics and tables, and
 //! [`with_projection`], which runs a generic function over the typed projection of a name.
 
+use causeway_domain::EventStream;
 use causeway_infra::Settings;
-use causeway_infra::topics::{EventStream, Topics};
+use causeway_infra::topics::Topics;
 
 use crate::projection::Projection;
 use crate::{
@@ -59,7 +60,10 @@ pub fn list(settings: &Settings) -> Vec<ProjectionInfo> {
             Some(ProjectionInfo {
                 name,
                 group: group_id(settings, name),
-                topics: streams.into_iter().map(|s| topics.events(s)).collect(),
+                topics: streams
+                    .into_iter()
+                    .map(|s| topics.events(s.base_topic()))
+                    .collect(),
                 tables: tables.to_vec(),
             })
         })

@@ -63,6 +63,7 @@ impl StoredRow {
                 correlation_id: meta("correlation_id"),
                 causation_id: meta("causation_id"),
                 recorded_at: Some(micros(self.recorded_at)),
+                ..EventHeaders::default()
             },
         }
     }
