@@ -232,7 +232,14 @@ fn saga_workers(settings: &Settings, pool: &PgPool) -> Result<Vec<Worker>, Infra
             let watcher = DeadlineWatcher::new(pool.clone(), reactor.clone(), poll);
             workers.push(Box::new(move |stop| Box::pin(watcher.run(stop))));
         }
-        let worker = ParticipantWorker::new(participant, settings, codec, reactor);
+        let worker = ParticipantWorker::new(
+            participant,
+            &settings.kafka,
+            &settings.sagas,
+            &settings.telemetry,
+            codec,
+            reactor,
+        );
         workers.push(Box::new(move |stop| Box::pin(worker.run(stop))));
     }
     Ok(workers)

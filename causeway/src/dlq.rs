@@ -1,10 +1,13 @@
 //! `causeway dlq list|redrive`: the dead-letter topics (`<topic>.dlq`, DESIGN.md §6).
 //!
-//! A dead-lettered message keeps its key, bytes and headers, plus `dlq_error`, the consumer
-//! that gave up (`dlq_projection`) and where it was read (`dlq_source_*`). `redrive` produces
-//! every message not redriven yet back to its source topic (without the `dlq_*` headers, with
-//! `dlq_redriven_from`), waits until Kafka has them, then records how far it got as the
-//! committed offsets of the consumer group `<prefix>causeway.dlq.redrive`; `list` marks the
+//! A dead-lettered message keeps its key, bytes and headers, plus why (`causeway.dlq.error`),
+//! the consumer that gave up (`causeway.dlq.consumer`) and where it was read
+//! (`causeway.dlq.source_*`); see `causeway_consumer::dlq`, which also reads the names older
+//! versions wrote (`dlq_error`, `dlq_projection`, `dlq_source_*`). `redrive` produces every
+//! message not redriven yet back to its source topic (without the dead-letter headers, old or
+//! new, with `causeway.dlq.redriven_from`), waits until Kafka has them, then records how far
+//! it got as the committed offsets of the consumer group `<prefix>causeway.dlq.redrive`;
+//! `list` marks the
 //! messages below those offsets as redriven. A crash between the two redrives a message
 //! again, which every consumer tolerates (projections by sequence, sagas by idempotent
 //! commands). A redriven event reaches every consumer of its topic: a projection that already
@@ -13,10 +16,13 @@
 use std::time::Duration;
 
 use anyhow::Context;
+use causeway_consumer::ConsumerConfig;
+use causeway_consumer::dlq::{DeadLetterHeaders, is_dead_letter_header};
+use causeway_domain::EventStream;
 use causeway_infra::Settings;
+use causeway_infra::kafka::headers::EventHeaders;
 use causeway_infra::kafka::{client_config, header};
-use causeway_infra::topics::{EventStream, Topics};
-use causeway_projections::dlq::{ERROR_HEADER, PROJECTION_HEADER, SOURCE_HEADERS};
+use causeway_infra::topics::Topics;
 use clap::Subcommand;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
@@ -24,7 +30,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 
 /// Header naming the DLQ position a redriven message came from.
-pub const REDRIVEN_FROM_HEADER: &str = "dlq_redriven_from";
+pub const REDRIVEN_FROM_HEADER: &str = "causeway.dlq.redriven_from";
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -61,6 +67,16 @@ impl DeadLetter {
     pub fn header(&self, name: &str) -> Option<String> {
         header(&self.message, name)
     }
+
+    /// The event headers the relay wrote.
+    pub fn event(&self) -> EventHeaders {
+        EventHeaders::read(&self.message)
+    }
+
+    /// Why, who and where, under the current header names or the legacy ones.
+    pub fn dead_letter(&self) -> DeadLetterHeaders {
+        DeadLetterHeaders::read(&self.message)
+    }
 }
 
 /// Runs a `dlq` subcommand, printing what it did.
@@ -96,7 +112,8 @@ fn streams(name: Option<&str>) -> anyhow::Result<Vec<EventStream>> {
 
 fn describe(letter: &DeadLetter) -> String {
     let (topic, partition, offset) = &letter.position;
-    let field = |name| letter.header(name).unwrap_or_else(|| "-".into());
+    let (event, dead) = (letter.event(), letter.dead_letter());
+    let field = |value: Option<String>| value.unwrap_or_else(|| "-".into());
     format!(
         "{topic}[{partition}]@{offset} {state} consumer={consumer} event={event_type} aggregate={aggregate} from={source}[{source_partition}]@{source_offset} error={error}",
         state = if letter.redriven {
@@ -104,13 +121,13 @@ fn describe(letter: &DeadLetter) -> String {
         } else {
             "pending"
         },
-        consumer = field(PROJECTION_HEADER),
-        event_type = field("event_type"),
-        aggregate = field("aggregate_id"),
-        source = field(SOURCE_HEADERS[0]),
-        source_partition = field(SOURCE_HEADERS[1]),
-        source_offset = field(SOURCE_HEADERS[2]),
-        error = field(ERROR_HEADER),
+        consumer = field(dead.consumer),
+        event_type = field(event.event_type),
+        aggregate = field(event.aggregate_id),
+        source = field(dead.source_topic),
+        source_partition = field(dead.source_partition),
+        source_offset = field(dead.source_offset),
+        error = field(dead.error),
     )
 }
 
@@ -119,11 +136,16 @@ fn group_id(settings: &Settings) -> String {
 }
 
 fn consumer(settings: &Settings) -> anyhow::Result<BaseConsumer> {
-    client_config(&settings.kafka)
-        .set("group.id", group_id(settings))
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "false")
-        .create()
+    // Assigned by hand at given offsets: no group membership, no offset reset.
+    let config = ConsumerConfig {
+        read_committed: false,
+        from_earliest: false,
+        live_member: false,
+        partition_eof: Some(false),
+        ..ConsumerConfig::member(group_id(settings))
+    };
+    config
+        .create(&settings.kafka)
         .context("creating the DLQ consumer")
 }
 
@@ -178,7 +200,7 @@ fn partitions(
     let topics = Topics::new(&settings.kafka);
     let mut found = Vec::new();
     for stream in streams {
-        let topic = topics.dlq(*stream);
+        let topic = topics.dlq(stream.base_topic());
         let metadata = consumer
             .fetch_metadata(Some(&topic), TIMEOUT)
             .with_context(|| format!("reading the metadata of {topic}"))?;
@@ -242,7 +264,8 @@ fn read(
 }
 
 async fn send_back(producer: &FutureProducer, message: &OwnedMessage) -> anyhow::Result<()> {
-    let source = header(message, SOURCE_HEADERS[0])
+    let source = DeadLetterHeaders::read(message)
+        .source_topic
         .or_else(|| message.topic().strip_suffix(".dlq").map(str::to_owned))
         .context("a dead letter without its source topic")?;
     let from = format!(
@@ -253,7 +276,7 @@ async fn send_back(producer: &FutureProducer, message: &OwnedMessage) -> anyhow:
     );
     let mut headers = OwnedHeaders::new();
     if let Some(original) = message.headers() {
-        for h in original.iter().filter(|h| !h.key.starts_with("dlq_")) {
+        for h in original.iter().filter(|h| !is_dead_letter_header(h.key)) {
             headers = headers.insert(h);
         }
     }

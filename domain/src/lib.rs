@@ -15,6 +15,10 @@
 //!   per event type), rejection enum and `AGGREGATE_TYPE`:
 //!   [`customer`] (credit), [`inventory`] (stock per SKU), [`order`] (the state machine),
 //!   [`payment`] (one per order).
+//! - The event vocabulary every consumer shares: [`stream`] ([`EventStream`]: each
+//!   aggregate's base topic and schema folder) and [`shop`] ([`ShopEvent`], an event of any
+//!   aggregate, with its one parser). Order statuses ([`OrderStatus::as_str`]) and saga
+//!   outcomes ([`SagaOutcome`]) are named in [`order`].
 //! - [`testing`]: given/when/then for aggregate tests.
 //!
 //! # Place-order saga
@@ -41,6 +45,8 @@ pub mod customer;
 pub mod inventory;
 pub mod order;
 pub mod payment;
+pub mod shop;
+pub mod stream;
 pub mod testing;
 pub mod values;
 
@@ -49,8 +55,11 @@ pub use customer::{Customer, CustomerCommand, CustomerEvent, CustomerRejection};
 pub use inventory::{InventoryCommand, InventoryEvent, InventoryItem, InventoryRejection};
 pub use order::{
     Order, OrderCommand, OrderEvent, OrderLine, OrderRejection, OrderStatus, RejectionReason,
+    SagaOutcome,
 };
 pub use payment::{Payment, PaymentCommand, PaymentEvent, PaymentRejection, PaymentStatus};
+pub use shop::ShopEvent;
+pub use stream::{EventStream, UnknownAggregateType};
 pub use values::{
     Currency, CustomerId, CustomerName, Email, Money, MoneyError, OrderId, Quantity, Sku,
     ValidationError,

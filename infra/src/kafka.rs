@@ -1,4 +1,7 @@
-//! Kafka client configuration: one place that turns settings into librdkafka properties.
+//! Kafka client configuration: one place that turns settings into librdkafka properties;
+//! topic creation; and [`headers`], the typed headers of an event record.
+
+pub mod headers;
 
 use std::time::Duration;
 

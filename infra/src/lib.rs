@@ -4,9 +4,10 @@
 //! - [`settings`]: the one typed settings tree (file defaults, then `CAUSEWAY_…` environment).
 //! - [`telemetry`]: tracing subscriber, OpenTelemetry export to Jaeger, W3C propagation.
 //! - [`db`]: the Postgres pool and the embedded `migrations/`.
-//! - [`kafka`]: librdkafka client configuration from settings.
+//! - [`kafka`]: librdkafka client configuration from settings, topic creation, and the typed
+//!   event headers ([`kafka::headers`]: one writer, one reader).
 //! - [`avro`]: the event schemas of `schemas/` and the Avro codec (Confluent framing).
-//! - [`topics`]: the Kafka topic of each aggregate type.
+//! - [`topics`]: topic names from base names (`<prefix><base>`, `<prefix><base>.dlq`).
 //! - [`registry`]: the Confluent-compatible schema registry client settings.
 //! - [`problem`]: RFC 9457 problem documents, the shape of every HTTP error.
 //! - [`health`]: readiness checks of Postgres, Kafka and the registry.

@@ -270,18 +270,6 @@ pub mod attribute {
     pub const SAGA_OUTCOME: &str = "saga.outcome";
 }
 
-/// The saga outcome an order event ends its saga with (`confirmed`, `rejected`, `cancelled`,
-/// `expired`), or `None` for an event that does not end one.
-pub fn saga_outcome(event_type: &str) -> Option<&'static str> {
-    match event_type {
-        "OrderConfirmed" => Some("confirmed"),
-        "OrderRejected" => Some("rejected"),
-        "OrderCancelled" => Some("cancelled"),
-        "OrderExpired" => Some("expired"),
-        _ => None,
-    }
-}
-
 /// How a consumer's span relates to the trace of the event it handles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventTrace {

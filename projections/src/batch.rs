@@ -199,11 +199,11 @@ mod tests {
     #[test]
     fn events_are_grouped_by_aggregate_in_first_appearance_and_batch_order() {
         let batch = [
-            Envelope::bare("b", 4),
-            Envelope::bare("a", 1),
-            Envelope::bare("b", 5),
-            Envelope::bare("c", 9),
-            Envelope::bare("a", 2),
+            Envelope::new("b", 4, ()),
+            Envelope::new("a", 1, ()),
+            Envelope::new("b", 5, ()),
+            Envelope::new("c", 9, ()),
+            Envelope::new("a", 2, ()),
         ];
         let groups: Vec<(&str, Vec<i64>)> = by_aggregate(&batch)
             .into_iter()

@@ -4,14 +4,15 @@
 //! one row patch ([`fold`]), then written with one insert and one update per batch.
 //! [`Projection::apply`] is the one-event statement the batch path must agree with.
 
+use causeway_domain::EventStream;
 use causeway_domain::customer::{CustomerEvent, CustomerRegistered};
-use causeway_infra::topics::EventStream;
+use causeway_domain::shop::parse_event;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::PgConnection;
 
 use crate::batch::{self, StateProjection, Write, column};
-use crate::projection::{Envelope, Projection, parse_domain_event};
+use crate::projection::{Envelope, Projection};
 
 /// Builds `customers` from the Customer events.
 #[derive(Debug, Clone, Copy, Default)]
@@ -220,7 +221,7 @@ impl Projection for CustomersProjection {
     }
 
     fn parse(&self, event_type: &str, data: Value) -> Result<CustomerEvent, String> {
-        parse_domain_event(event_type, data)
+        parse_event(event_type, data)
     }
 
     async fn apply(

@@ -1,15 +1,12 @@
 //! Projection workers: Kafka consumer groups that build the Postgres read models, storing
 //! their offsets in the same transaction as the rows they write (DESIGN.md §1.5, ADR 0008).
 //!
-//! - [`projection`]: the [`Projection`] trait a read model implements, and the
-//!   [`Envelope`] of one event it applies.
+//! - [`projection`]: the [`Projection`] trait a read model implements; the [`Envelope`] of
+//!   one event it applies comes from the consumer kit (`causeway_consumer`), which also
+//!   decodes, dead-letters and measures lag for the worker.
 //! - [`worker`]: the generic [`ProjectionWorker`]: one consumer group per projection,
 //!   batches applied with their offsets in one Postgres transaction, seek on assignment.
 //! - [`offsets`]: the `projection_offsets` table.
-//! - [`dlq`]: messages that cannot be decoded go to the topic's dead-letter topic.
-//! - [`lag`]: each worker's consumer lag per partition, as a metric.
-//! - [`shop_event`]: [`ShopEvent`], an event of any aggregate, for the projections that
-//!   consume several streams.
 //! - `batch`: set-based batches for the state read models (ADR 0014): one `SELECT` of the
 //!   batch's versions, a pure fold per aggregate, one insert and one update per table. Each
 //!   state read model implements `batch::StateProjection` (its table, fold and two writes)
@@ -34,12 +31,10 @@
 
 mod batch;
 pub mod customers;
-pub mod dlq;
 mod error;
 #[cfg(test)]
 mod fixtures;
 pub mod inventory;
-pub mod lag;
 pub mod notifications;
 pub mod offsets;
 pub mod orders;
@@ -47,7 +42,6 @@ pub mod payments;
 pub mod projection;
 pub mod rebuild;
 pub mod registry;
-pub mod shop_event;
 pub mod status;
 pub mod timeline;
 pub mod worker;
@@ -59,6 +53,5 @@ pub use notifications::NotificationsProjection;
 pub use orders::OrdersProjection;
 pub use payments::PaymentsProjection;
 pub use projection::{Envelope, EventHeaders, Projection};
-pub use shop_event::ShopEvent;
 pub use timeline::SagaTimelineProjection;
 pub use worker::{ProjectionWorker, WorkerConfig};

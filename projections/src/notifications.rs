@@ -2,16 +2,16 @@
 //! confirmed, rejected, cancelled or expired, or its payment refunded. One row per
 //! (order, kind): neither re-delivery nor a replay records it twice.
 
+use causeway_domain::EventStream;
+use causeway_domain::ShopEvent;
 use causeway_domain::order::OrderEvent;
 use causeway_domain::payment::PaymentEvent;
 use causeway_domain::values::Money;
-use causeway_infra::topics::EventStream;
 use serde_json::Value;
 use sqlx::PgConnection;
 
 use crate::batch::{column, rows};
 use crate::projection::{Envelope, Projection};
-use crate::shop_event::ShopEvent;
 
 /// Builds `notifications` from the Order and Payment events.
 #[derive(Debug, Clone, Copy, Default)]

@@ -7,13 +7,14 @@
 //! [`Projection::apply`] is the one-event form the batch path must agree with.
 
 use causeway_domain::order::{OrderEvent, OrderPlaced, RejectionReason};
-use causeway_infra::topics::EventStream;
+use causeway_domain::shop::parse_event;
+use causeway_domain::{EventStream, OrderStatus};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::PgConnection;
 
 use crate::batch;
-use crate::projection::{Envelope, Projection, parse_domain_event};
+use crate::projection::{Envelope, Projection};
 
 mod batch_write;
 
@@ -37,8 +38,8 @@ struct Change {
 
 /// The change an event makes; `None` for `OrderPlaced`, which creates the row.
 fn change(event: &OrderEvent) -> Option<Change> {
-    let status = |s| Change {
-        status: Some(s),
+    let status = |s: OrderStatus| Change {
+        status: Some(s.as_str()),
         ..Change::default()
     };
     Some(match event {
@@ -47,17 +48,17 @@ fn change(event: &OrderEvent) -> Option<Change> {
             reserved_sku: Some(e.sku.to_string()),
             ..Change::default()
         },
-        OrderEvent::OrderAwaitingPayment(_) => status("awaiting_payment"),
-        OrderEvent::OrderConfirmed(_) => status("confirmed"),
+        OrderEvent::OrderAwaitingPayment(_) => status(OrderStatus::AwaitingPayment),
+        OrderEvent::OrderConfirmed(_) => status(OrderStatus::Confirmed),
         OrderEvent::OrderRejected(e) => Change {
             rejection_reason: Some(describe_rejection(&e.reason)),
-            ..status("rejected")
+            ..status(OrderStatus::Rejected)
         },
         OrderEvent::OrderCancelled(e) => Change {
             cancel_reason: Some(e.reason.clone()),
-            ..status("cancelled")
+            ..status(OrderStatus::Cancelled)
         },
-        OrderEvent::OrderExpired(_) => status("expired"),
+        OrderEvent::OrderExpired(_) => status(OrderStatus::Expired),
     })
 }
 
@@ -83,7 +84,7 @@ impl Projection for OrdersProjection {
     }
 
     fn parse(&self, event_type: &str, data: Value) -> Result<OrderEvent, String> {
-        parse_domain_event(event_type, data)
+        parse_event(event_type, data)
     }
 
     async fn apply(

@@ -6,14 +6,15 @@
 //! the order), `credit` (the customer's credit reserved, declined, released for the order)
 //! and `payment` (Payment events; a payment's id is its order's id).
 
-use causeway_domain::{CustomerEvent, InventoryEvent, OrderEvent, PaymentEvent};
-use causeway_infra::topics::EventStream;
+use causeway_domain::{
+    CustomerEvent, EventStream, InventoryEvent, OrderEvent, OrderStatus, PaymentEvent, SagaOutcome,
+    ShopEvent,
+};
 use serde_json::Value;
 use sqlx::PgConnection;
 
 use crate::batch::{column, rows};
 use crate::projection::{Envelope, Projection};
-use crate::shop_event::ShopEvent;
 
 /// Builds `saga_timeline` from the Order, InventoryItem, Customer and Payment events.
 #[derive(Debug, Clone, Copy, Default)]
@@ -73,11 +74,11 @@ fn order_outcome(event: &OrderEvent) -> &'static str {
     match event {
         OrderEvent::OrderPlaced(_) => "placed",
         OrderEvent::OrderLineReserved(_) => "line_reserved",
-        OrderEvent::OrderAwaitingPayment(_) => "awaiting_payment",
-        OrderEvent::OrderConfirmed(_) => "confirmed",
-        OrderEvent::OrderRejected(_) => "rejected",
-        OrderEvent::OrderCancelled(_) => "cancelled",
-        OrderEvent::OrderExpired(_) => "expired",
+        OrderEvent::OrderAwaitingPayment(_) => OrderStatus::AwaitingPayment.as_str(),
+        OrderEvent::OrderConfirmed(_) => SagaOutcome::Confirmed.as_str(),
+        OrderEvent::OrderRejected(_) => SagaOutcome::Rejected.as_str(),
+        OrderEvent::OrderCancelled(_) => SagaOutcome::Cancelled.as_str(),
+        OrderEvent::OrderExpired(_) => SagaOutcome::Expired.as_str(),
     }
 }
 

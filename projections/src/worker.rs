@@ -14,13 +14,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use causeway_infra::Settings;
-use causeway_infra::avro::{CodecError, EventCodec};
+use causeway_consumer::{
+    ConsumerConfig, ConsumerLag, DeadLetters, Owner, Undecodable, decode_with,
+};
+use causeway_infra::avro::EventCodec;
 use causeway_infra::error::error_chain;
-use causeway_infra::kafka::client_config;
-use causeway_infra::metrics::{PROJECTION_DEAD_LETTERS, label};
+use causeway_infra::settings::{KafkaSettings, TelemetrySettings};
 use causeway_infra::topics::Topics;
-use chrono::{DateTime, Utc};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Message, OwnedMessage};
@@ -29,10 +29,8 @@ use tokio::runtime::Handle;
 use tokio::sync::watch;
 
 use crate::ProjectionError;
-use crate::dlq::DeadLetters;
-use crate::lag::ConsumerLag;
 use crate::offsets::{self, TopicPartition};
-use crate::projection::{Envelope, EventHeaders, Projection};
+use crate::projection::{Envelope, Projection};
 use context::SeekingContext;
 
 /// Batching and retry knobs.
@@ -65,31 +63,30 @@ const POLL: Duration = Duration::from_millis(100);
 
 /// Runs one [`Projection`] until told to stop.
 pub struct ProjectionWorker<P> {
-    settings: Settings,
+    kafka: KafkaSettings,
     pool: PgPool,
     codec: EventCodec,
     projection: P,
     config: WorkerConfig,
 }
 
-/// Why one message was not turned into an event.
-pub(crate) enum Undecodable {
-    /// It never will be: dead-letter it.
-    Poison(String),
-    /// It may be later: retry the batch.
-    Transient(ProjectionError),
-}
-
 impl<P: Projection> ProjectionWorker<P> {
-    /// A worker over the configured Kafka and Postgres.
-    pub fn new(settings: &Settings, pool: PgPool, codec: EventCodec, projection: P) -> Self {
+    /// A worker over the configured Kafka and Postgres; of the telemetry settings, it uses
+    /// the replay age.
+    pub fn new(
+        kafka: &KafkaSettings,
+        telemetry: &TelemetrySettings,
+        pool: PgPool,
+        codec: EventCodec,
+        projection: P,
+    ) -> Self {
         Self {
-            settings: settings.clone(),
+            kafka: kafka.clone(),
             pool,
             codec,
             projection,
             config: WorkerConfig {
-                replay_age: Duration::from_millis(settings.telemetry.replay_age_ms),
+                replay_age: Duration::from_millis(telemetry.replay_age_ms),
                 ..WorkerConfig::default()
             },
         }
@@ -105,7 +102,7 @@ impl<P: Projection> ProjectionWorker<P> {
     pub fn group_id(&self) -> String {
         format!(
             "{}projection.{}",
-            self.settings.kafka.topic_prefix,
+            self.kafka.topic_prefix,
             self.projection.name()
         )
     }
@@ -144,8 +141,9 @@ impl<P: Projection> ProjectionWorker<P> {
         stop: &watch::Receiver<bool>,
     ) -> Result<(), ProjectionError> {
         let consumer = self.consumer(handle)?;
-        let dead_letters = DeadLetters::new(&self.settings.kafka)?;
-        let scope = &self.settings.kafka.topic_prefix;
+        let dead_letters =
+            DeadLetters::new(&self.kafka, Owner::Projection(self.projection.name()))?;
+        let scope = &self.kafka.topic_prefix;
         let name = format!("projection.{}", self.projection.name());
         let mut lag = ConsumerLag::new(scope, name, stop);
         while !stopping(stop) {
@@ -164,27 +162,20 @@ impl<P: Projection> ProjectionWorker<P> {
     fn consumer(&self, handle: &Handle) -> Result<BaseConsumer<SeekingContext>, ProjectionError> {
         let context =
             SeekingContext::new(self.pool.clone(), handle.clone(), self.projection.name());
-        let consumer: BaseConsumer<SeekingContext> = client_config(&self.settings.kafka)
-            .set("group.id", self.group_id())
-            .set("isolation.level", "read_committed")
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
+        let config = ConsumerConfig {
+            offsets_kept_elsewhere: true,
             // Eager: every assignment follows a full revocation (see the module docs).
-            .set("partition.assignment.strategy", "range")
-            // A worker killed without leaving its group holds its partitions until its
-            // session expires: keep that short, so a restarted one resumes within seconds.
-            .set("session.timeout.ms", "10000")
-            .set("heartbeat.interval.ms", "1000")
-            // Notice topics the relay creates after this worker subscribed.
-            .set("topic.metadata.refresh.interval.ms", "2000")
-            .create_with_context(context)?;
-        let topics = Topics::new(&self.settings.kafka);
+            eager_rebalance: true,
+            ..ConsumerConfig::member(self.group_id())
+        };
+        let consumer: BaseConsumer<SeekingContext> =
+            config.create_with_context(&self.kafka, context)?;
+        let topics = Topics::new(&self.kafka);
         let names: Vec<String> = self
             .projection
             .streams()
             .into_iter()
-            .map(|s| topics.events(s))
+            .map(|s| topics.events(s.base_topic()))
             .collect();
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         consumer.subscribe(&names)?;
@@ -236,20 +227,18 @@ impl<P: Projection> ProjectionWorker<P> {
                 (message.topic().to_owned(), message.partition()),
                 message.offset() + 1,
             );
-            match self.decode(message).await {
+            let decoded = decode_with(&self.codec, message, |event_type, data| {
+                self.projection.parse(event_type, data)
+            });
+            match decoded.await {
                 Ok(envelope) => {
-                    spans.applied(message, &event_info(message, &envelope));
+                    spans.applied(message, &event_info(&envelope));
                     events.push(envelope);
                 }
-                Err(Undecodable::Transient(error)) => return Err(error),
-                Err(Undecodable::Poison(reason)) => {
-                    dead_letters.send(message, name, &reason).await?;
-                    metrics::counter!(PROJECTION_DEAD_LETTERS, label::PROJECTION => name,
-                        label::TOPIC => message.topic().to_owned())
-                    .increment(1);
-                    tracing::warn!(projection = name, topic = message.topic(), partition = message.partition(),
-                        offset = message.offset(), %reason, "message dead-lettered");
+                Err(Undecodable::Transient(error)) => {
+                    return Err(ProjectionError::Registry(error.to_string()));
                 }
+                Err(Undecodable::Poison(reason)) => dead_letters.send(message, &reason).await?,
             }
         }
         let mut tx = self.pool.begin().await?;
@@ -261,69 +250,18 @@ impl<P: Projection> ProjectionWorker<P> {
         tracing::debug!(projection = name, events = events.len(), "batch applied");
         Ok(())
     }
-
-    async fn decode(&self, message: &OwnedMessage) -> Result<Envelope<P::Event>, Undecodable> {
-        let aggregate_id = message
-            .key()
-            .and_then(|key| std::str::from_utf8(key).ok())
-            .ok_or_else(|| Undecodable::Poison("the key is not a UTF-8 aggregate id".into()))?
-            .to_owned();
-        let sequence = header(message, "sequence")
-            .and_then(|s| s.parse::<i64>().ok())
-            .ok_or_else(|| Undecodable::Poison("no numeric `sequence` header".into()))?;
-        let decoded = self
-            .codec
-            .decode(message.payload().unwrap_or_default())
-            .await
-            .map_err(classify)?;
-        let event = self
-            .projection
-            .parse(&decoded.event_type, decoded.data)
-            .map_err(Undecodable::Poison)?;
-        Ok(Envelope {
-            aggregate_id,
-            sequence,
-            event,
-            headers: event_headers(message),
-        })
-    }
 }
 
 /// What the span of one applied event records.
-fn event_info<'a, E>(message: &OwnedMessage, envelope: &'a Envelope<E>) -> spans::EventInfo<'a> {
+fn event_info<E>(envelope: &Envelope<E>) -> spans::EventInfo<'_> {
     spans::EventInfo {
         aggregate_id: &envelope.aggregate_id,
         sequence: envelope.sequence,
-        event_type: header(message, "event_type"),
+        event_type: envelope.headers.event_type.clone(),
         traceparent: envelope.headers.traceparent.as_deref(),
         recorded_at: envelope.headers.recorded_at,
     }
 }
-
-/// A registry that cannot be reached (or fails) is transient; everything else is poison.
-pub(crate) fn classify(error: CodecError) -> Undecodable {
-    match error {
-        CodecError::Registry { status, .. } if status.is_none_or(|s| s >= 500) => {
-            Undecodable::Transient(ProjectionError::Registry(error.to_string()))
-        }
-        other => Undecodable::Poison(other.to_string()),
-    }
-}
-
-/// The optional headers; a malformed `recorded_at` is treated as absent, not as poison.
-pub(crate) fn event_headers(message: &OwnedMessage) -> EventHeaders {
-    EventHeaders {
-        event_id: header(message, "event_id"),
-        traceparent: header(message, "traceparent"),
-        correlation_id: header(message, "correlation_id"),
-        causation_id: header(message, "causation_id"),
-        recorded_at: header(message, "recorded_at")
-            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
-            .map(|t| t.with_timezone(&Utc)),
-    }
-}
-
-pub(crate) use causeway_infra::kafka::header;
 
 fn log_poll_error(projection: &str, error: &KafkaError) {
     match error.rdkafka_error_code() {
@@ -355,45 +293,19 @@ mod tests {
 
     use super::*;
 
-    fn registry(status: Option<u16>) -> CodecError {
-        CodecError::Registry {
-            action: "fetching schema id 7".into(),
-            status,
-            message: "boom".into(),
-        }
-    }
-
-    #[test]
-    fn an_unreachable_or_failing_registry_is_retried_not_dead_lettered() {
-        assert!(matches!(
-            classify(registry(None)),
-            Undecodable::Transient(_)
-        ));
-        assert!(matches!(
-            classify(registry(Some(503))),
-            Undecodable::Transient(_)
-        ));
-    }
-
-    #[test]
-    fn an_unknown_schema_id_or_bad_framing_is_poison() {
-        assert!(matches!(
-            classify(registry(Some(404))),
-            Undecodable::Poison(_)
-        ));
-        let framing = CodecError::NotConfluentFramed {
-            reason: "too short".into(),
-        };
-        assert!(matches!(classify(framing), Undecodable::Poison(_)));
-    }
-
     #[tokio::test]
     async fn the_group_id_carries_the_topic_prefix_and_the_projection_name() {
         let mut settings = causeway_infra::Settings::load(None).unwrap();
         settings.kafka.topic_prefix = "t1.".into();
         let pool = causeway_infra::db::lazy_pool(&settings.database);
         let codec = EventCodec::new(&settings.registry).unwrap();
-        let worker = ProjectionWorker::new(&settings, pool, codec, crate::InventoryProjection);
+        let worker = ProjectionWorker::new(
+            &settings.kafka,
+            &settings.telemetry,
+            pool,
+            codec,
+            crate::InventoryProjection,
+        );
         assert_eq!(worker.group_id(), "t1.projection.inventory");
     }
 }

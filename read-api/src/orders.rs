@@ -3,11 +3,13 @@
 //! stable order `placed_at DESC, order_id DESC`) over `orders` and `order_lines`.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
+use causeway_domain::OrderStatus;
 use causeway_domain::values::CustomerId;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -18,15 +20,11 @@ use crate::error::{ByIdProblems, ListProblems};
 use crate::pagination::{self, Page, PageQuery};
 use crate::{QueryError, ReadState};
 
-/// The statuses an order can have, as the `status` filter accepts them.
-pub(crate) const STATUSES: [&str; 6] = [
-    "pending",
-    "awaiting_payment",
-    "confirmed",
-    "rejected",
-    "cancelled",
-    "expired",
-];
+/// Why a `status` filter was refused: it names every status an order can have.
+static STATUS_REASON: LazyLock<String> = LazyLock::new(|| {
+    let names: Vec<&str> = OrderStatus::ALL.map(OrderStatus::as_str).to_vec();
+    format!("must be one of {}", names.join(", "))
+});
 
 /// One row of `orders`.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -149,13 +147,11 @@ fn filter(query: &HashMap<String, String>) -> Result<Filter, QueryError> {
     let status = query
         .get("status")
         .map(|s| {
-            STATUSES
-                .contains(&s.as_str())
-                .then(|| s.clone())
+            OrderStatus::parse(s)
+                .map(|status| status.as_str().to_owned())
                 .ok_or(QueryError::BadParameter {
                     name: "status",
-                    reason: "must be one of pending, awaiting_payment, confirmed, rejected, \
-                             cancelled, expired",
+                    reason: STATUS_REASON.as_str(),
                 })
         })
         .transpose()?;

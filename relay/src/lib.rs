@@ -27,12 +27,13 @@ use std::time::Duration;
 
 use causeway_event_store::Position;
 use causeway_event_store::commit_order;
+use causeway_domain::EventStream;
 use causeway_infra::avro::EventCodec;
 use causeway_infra::health::roles::relay_leads;
 use causeway_infra::kafka::{TopicSpec, ensure_topics};
 use causeway_infra::metrics::{RELAY_LAG, RELAY_PUBLISHED};
 use causeway_infra::settings::{DatabaseSettings, KafkaSettings, RelaySettings};
-use causeway_infra::topics::{EventStream, Topics};
+use causeway_infra::topics::Topics;
 use sqlx::PgPool;
 use tokio::sync::mpsc::{self, error::TryRecvError};
 use tokio::sync::watch;
@@ -258,7 +259,10 @@ impl Relay {
     fn topic_specs(&self) -> Vec<TopicSpec> {
         let partitions = self.kafka.event_partitions;
         let streams = EventStream::ALL.into_iter();
-        let names = streams.flat_map(|s| [self.topics.events(s), self.topics.dlq(s)]);
+        let names = streams.flat_map(|s| {
+            let base = s.base_topic();
+            [self.topics.events(base), self.topics.dlq(base)]
+        });
         let events = names.map(|name| TopicSpec {
             name,
             partitions,

@@ -8,9 +8,11 @@
 //! whatever was read but not committed is read again.
 
 use causeway_event_store::commit_order::{self, Position, StoredEvent};
+use causeway_domain::EventStream;
 use causeway_infra::avro::EventCodec;
+use causeway_infra::kafka::headers::EventHeaders;
 use causeway_infra::topics::Topics;
-use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::message::OwnedHeaders;
 use sqlx::PgPool;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -173,8 +175,8 @@ async fn encode(
         sequence: event.sequence,
         reason,
     };
-    let topic = topics
-        .events_topic(&event.aggregate_type)
+    let topic = EventStream::from_aggregate_type(&event.aggregate_type)
+        .map(|stream| topics.events(stream.base_topic()))
         .map_err(|e| encode_error(e.to_string()))?;
     let value = codec
         .encode(&topic, &event.event_type, &event.data)
@@ -186,42 +188,17 @@ async fn encode(
 /// The Kafka headers of one event (ADR 0006); `traceparent` is the publish span's context
 /// when traces are exported, else the stored one.
 fn headers(event: &StoredEvent, traceparent: Option<&str>) -> OwnedHeaders {
-    let mut id = uuid::Uuid::encode_buffer();
-    let id = event.event_id().hyphenated().encode_lower(&mut id);
-    let sequence = event.sequence.to_string();
-    let recorded_at = event
-        .recorded_at
-        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-    let mut headers = [
-        ("event_type", event.event_type.as_str()),
-        ("event_id", &*id),
-        ("aggregate_type", event.aggregate_type.as_str()),
-        ("aggregate_id", event.aggregate_id.as_str()),
-        ("sequence", sequence.as_str()),
-        ("event_version", event.event_version.as_str()),
-        ("recorded_at", recorded_at.as_str()),
-    ]
-    .into_iter()
-    .fold(OwnedHeaders::new_with_capacity(10), |headers, pair| {
-        insert(headers, pair)
-    });
-    for (key, value) in [
-        ("correlation_id", &event.correlation_id),
-        ("causation_id", &event.causation_id),
-    ] {
-        if let Some(value) = value {
-            headers = insert(headers, (key, value));
-        }
+    EventHeaders {
+        event_type: Some(event.event_type.clone()),
+        event_id: Some(event.event_id().hyphenated().to_string()),
+        aggregate_type: Some(event.aggregate_type.clone()),
+        aggregate_id: Some(event.aggregate_id.clone()),
+        sequence: Some(event.sequence),
+        event_version: Some(event.event_version.clone()),
+        recorded_at: Some(event.recorded_at),
+        correlation_id: event.correlation_id.clone(),
+        causation_id: event.causation_id.clone(),
+        traceparent: traceparent.map(str::to_owned),
     }
-    if let Some(traceparent) = traceparent {
-        headers = insert(headers, ("traceparent", traceparent));
-    }
-    headers
-}
-
-fn insert(headers: OwnedHeaders, (key, value): (&str, &str)) -> OwnedHeaders {
-    headers.insert(Header {
-        key,
-        value: Some(value.as_bytes()),
-    })
+    .write()
 }

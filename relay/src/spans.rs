@@ -12,6 +12,7 @@
 //! tells which case holds.
 
 use causeway_event_store::StoredEvent;
+use causeway_domain::SagaOutcome;
 use causeway_infra::telemetry::{self, attribute};
 use tracing::Span;
 
@@ -59,8 +60,8 @@ impl PageSpans {
             messaging.destination.name = %topic,
             global_position = event.global_position,
         );
-        if let Some(outcome) = telemetry::saga_outcome(&event.event_type) {
-            span.record(attribute::SAGA_OUTCOME, outcome);
+        if let Some(outcome) = SagaOutcome::of_event_type(&event.event_type) {
+            span.record(attribute::SAGA_OUTCOME, outcome.as_str());
         }
         if let Some(stored) = traceparent.as_deref() {
             telemetry::continue_trace(&span, stored);

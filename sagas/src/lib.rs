@@ -5,7 +5,8 @@
 //!
 //! - [`reaction`]: pure. Each [`Participant`] (inventory, payment, order) maps an event to
 //!   the [`Reaction`]s it issues; the table of the whole place-order saga is there.
-//! - [`event`]: [`SagaEvent`], any aggregate's event as decoded from Kafka.
+//!   Participants react to `causeway_domain::ShopEvent`s, decoded from Kafka by the consumer
+//!   kit (`causeway_consumer`), which also dead-letters and measures lag.
 //! - [`reactor`]: carries a reaction out through the event store with the triggering event
 //!   as causation, continuing its trace, retried with backoff.
 //! - [`worker`]: [`ParticipantWorker`], the consumer group of one participant (batches split
@@ -19,14 +20,12 @@
 
 pub mod deadlines;
 mod error;
-pub mod event;
 pub mod reaction;
 pub mod reactor;
 pub mod worker;
 
 pub use deadlines::DeadlineWatcher;
 pub use error::SagaError;
-pub use event::SagaEvent;
 pub use reaction::{Participant, Reaction};
 pub use reactor::{Backoff, Cause, Outcome, Reactor};
 pub use worker::ParticipantWorker;

@@ -25,13 +25,10 @@ use std::str::FromStr;
 use causeway_domain::customer::{CreditDeclineReason, CustomerCommand};
 use causeway_domain::order::{OrderCommand, RejectionReason};
 use causeway_domain::{
-    CustomerEvent, CustomerId, InventoryCommand, InventoryEvent, OrderEvent, OrderId,
-    PaymentCommand, PaymentEvent, Sku,
+    CustomerEvent, CustomerId, EventStream, InventoryCommand, InventoryEvent, OrderEvent, OrderId,
+    PaymentCommand, PaymentEvent, ShopEvent, Sku,
 };
-use causeway_infra::topics::EventStream;
 use chrono::{DateTime, Utc};
-
-use crate::event::SagaEvent;
 
 /// A saga participant: one consumer group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -72,7 +69,7 @@ impl Participant {
 
     /// The commands this participant issues for `event` of the aggregate `aggregate_id`.
     /// An error means the event can never be handled (an id that does not parse): poison.
-    pub fn react(self, aggregate_id: &str, event: &SagaEvent) -> Result<Vec<Reaction>, String> {
+    pub fn react(self, aggregate_id: &str, event: &ShopEvent) -> Result<Vec<Reaction>, String> {
         match self {
             Self::Inventory => inventory(aggregate_id, event),
             Self::Payment => payment(aggregate_id, event),
@@ -211,8 +208,8 @@ fn release_all(order_id: OrderId, skus: &[Sku]) -> Vec<Reaction> {
         .collect()
 }
 
-fn inventory(aggregate_id: &str, event: &SagaEvent) -> Result<Vec<Reaction>, String> {
-    let SagaEvent::Order(event) = event else {
+fn inventory(aggregate_id: &str, event: &ShopEvent) -> Result<Vec<Reaction>, String> {
+    let ShopEvent::Order(event) = event else {
         return Ok(vec![]);
     };
     Ok(match event {
@@ -239,11 +236,11 @@ fn inventory(aggregate_id: &str, event: &SagaEvent) -> Result<Vec<Reaction>, Str
     })
 }
 
-fn payment(aggregate_id: &str, event: &SagaEvent) -> Result<Vec<Reaction>, String> {
+fn payment(aggregate_id: &str, event: &ShopEvent) -> Result<Vec<Reaction>, String> {
     match event {
-        SagaEvent::Order(event) => payment_on_order(aggregate_id, event),
-        SagaEvent::Customer(event) => payment_on_credit(aggregate_id, event),
-        SagaEvent::Inventory(_) | SagaEvent::Payment(_) => Ok(vec![]),
+        ShopEvent::Order(event) => payment_on_order(aggregate_id, event),
+        ShopEvent::Customer(event) => payment_on_credit(aggregate_id, event),
+        ShopEvent::Inventory(_) | ShopEvent::Payment(_) => Ok(vec![]),
     }
 }
 
@@ -319,16 +316,16 @@ fn decline_reason(reason: CreditDeclineReason, available: &causeway_domain::Mone
     }
 }
 
-fn order(aggregate_id: &str, event: &SagaEvent) -> Result<Vec<Reaction>, String> {
+fn order(aggregate_id: &str, event: &ShopEvent) -> Result<Vec<Reaction>, String> {
     let order_command = |order_id, command| vec![Reaction::Order { order_id, command }];
     Ok(match event {
-        SagaEvent::Inventory(InventoryEvent::StockReserved(e)) => order_command(
+        ShopEvent::Inventory(InventoryEvent::StockReserved(e)) => order_command(
             e.order_id,
             OrderCommand::MarkLineReserved {
                 sku: sku(aggregate_id)?,
             },
         ),
-        SagaEvent::Inventory(InventoryEvent::StockReservationRejected(e)) => order_command(
+        ShopEvent::Inventory(InventoryEvent::StockReservationRejected(e)) => order_command(
             e.order_id,
             OrderCommand::Reject {
                 reason: RejectionReason::OutOfStock {
@@ -336,10 +333,10 @@ fn order(aggregate_id: &str, event: &SagaEvent) -> Result<Vec<Reaction>, String>
                 },
             },
         ),
-        SagaEvent::Payment(PaymentEvent::PaymentAuthorized(_)) => {
+        ShopEvent::Payment(PaymentEvent::PaymentAuthorized(_)) => {
             order_command(order_id(aggregate_id)?, OrderCommand::Confirm)
         }
-        SagaEvent::Payment(PaymentEvent::PaymentDeclined(e)) => order_command(
+        ShopEvent::Payment(PaymentEvent::PaymentDeclined(e)) => order_command(
             order_id(aggregate_id)?,
             OrderCommand::Reject {
                 reason: RejectionReason::PaymentDeclined {
@@ -347,11 +344,11 @@ fn order(aggregate_id: &str, event: &SagaEvent) -> Result<Vec<Reaction>, String>
                 },
             },
         ),
-        SagaEvent::Order(OrderEvent::OrderPlaced(e)) => vec![Reaction::ScheduleDeadline {
+        ShopEvent::Order(OrderEvent::OrderPlaced(e)) => vec![Reaction::ScheduleDeadline {
             order_id: order_id(aggregate_id)?,
             deadline: e.deadline,
         }],
-        SagaEvent::Order(
+        ShopEvent::Order(
             OrderEvent::OrderConfirmed(_)
             | OrderEvent::OrderRejected(_)
             | OrderEvent::OrderCancelled(_)

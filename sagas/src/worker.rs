@@ -17,16 +17,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use causeway_domain::OrderEvent;
-use causeway_infra::Settings;
-use causeway_infra::avro::{CodecError, EventCodec};
+use causeway_consumer::lag::{self, ConsumerLag};
+use causeway_consumer::{ConsumerConfig, DeadLetters, Owner, Undecodable, decode_with};
+use causeway_domain::{EventStream, SagaOutcome, ShopEvent};
+use causeway_infra::avro::EventCodec;
 use causeway_infra::error::error_chain;
-use causeway_infra::kafka::{client_config, header};
-use causeway_infra::metrics::{SAGA_DEAD_LETTERS, SAGA_OUTCOMES, SAGA_REACTIONS, label};
+use causeway_infra::metrics::{SAGA_OUTCOMES, SAGA_REACTIONS, label};
+use causeway_infra::settings::{KafkaSettings, SagaSettings, TelemetrySettings};
 use causeway_infra::telemetry::{self, EventTrace};
-use causeway_infra::topics::{EventStream, Topics};
-use causeway_projections::dlq::DeadLetters;
-use causeway_projections::lag::{self, ConsumerLag};
+use causeway_infra::topics::Topics;
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
@@ -37,7 +36,6 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::SagaError;
-use crate::event::SagaEvent;
 use crate::reaction::{Participant, Reaction};
 use crate::reactor::{Cause, Outcome, Reactor};
 
@@ -47,7 +45,11 @@ const RESTART_PAUSE: Duration = Duration::from_secs(1);
 /// Runs one participant until told to stop.
 pub struct ParticipantWorker {
     participant: Participant,
-    settings: Settings,
+    kafka: KafkaSettings,
+    /// `sagas.batch_size`.
+    batch_size: usize,
+    /// `telemetry.replay_age_ms`.
+    replay_age: Duration,
     codec: EventCodec,
     reactor: Reactor,
 }
@@ -55,8 +57,8 @@ pub struct ParticipantWorker {
 /// One message, decoded.
 struct Incoming {
     aggregate_id: String,
-    sequence: Option<i64>,
-    event: SagaEvent,
+    sequence: i64,
+    event: ShopEvent,
     cause: Cause,
     /// When the event was stored (`recorded_at` header).
     recorded_at: Option<DateTime<Utc>>,
@@ -73,23 +75,22 @@ struct Handled<'m> {
 /// Targets (aggregates) whose reactions run at the same time.
 const CONCURRENT_TARGETS: usize = 8;
 
-/// Why a message was not decoded.
-enum Undecodable {
-    Poison(String),
-    Transient(SagaError),
-}
-
 impl ParticipantWorker {
-    /// A worker for `participant` over the configured Kafka.
+    /// A worker for `participant` over the configured Kafka; of the saga settings it uses
+    /// the batch size, of the telemetry settings the replay age.
     pub fn new(
         participant: Participant,
-        settings: &Settings,
+        kafka: &KafkaSettings,
+        sagas: &SagaSettings,
+        telemetry: &TelemetrySettings,
         codec: EventCodec,
         reactor: Reactor,
     ) -> Self {
         Self {
             participant,
-            settings: settings.clone(),
+            kafka: kafka.clone(),
+            batch_size: sagas.batch_size,
+            replay_age: Duration::from_millis(telemetry.replay_age_ms),
             codec,
             reactor,
         }
@@ -97,10 +98,7 @@ impl ParticipantWorker {
 
     /// The consumer group: `<kafka.topic_prefix>saga.<participant>`.
     pub fn group_id(&self) -> String {
-        format!(
-            "{}saga.{}",
-            self.settings.kafka.topic_prefix, self.participant
-        )
+        format!("{}saga.{}", self.kafka.topic_prefix, self.participant)
     }
 
     /// Consumes until `stop` turns true; a failure rebuilds the consumer, which resumes from
@@ -125,10 +123,10 @@ impl ParticipantWorker {
 
     async fn consume(&self, stop: &mut watch::Receiver<bool>) -> Result<(), SagaError> {
         let consumer = Arc::new(self.consumer()?);
-        let dead_letters = DeadLetters::new(&self.settings.kafka)?;
+        let owner = Owner::Participant(self.participant.name());
+        let dead_letters = DeadLetters::new(&self.kafka, owner)?;
         // Reports the participant running to /health/ready, and its lag, until this returns.
-        let consumer_name = format!("saga.{}", self.participant);
-        let running = ConsumerLag::new(&self.settings.kafka.topic_prefix, consumer_name, stop);
+        let running = ConsumerLag::new(&self.kafka.topic_prefix, owner.consumer(), stop);
         let _measuring = AbortOnDrop(tokio::spawn(measure_lag(running, Arc::clone(&consumer))));
         loop {
             let batch = tokio::select! {
@@ -144,24 +142,14 @@ impl ParticipantWorker {
     }
 
     fn consumer(&self) -> Result<StreamConsumer, SagaError> {
-        let consumer: StreamConsumer = client_config(&self.settings.kafka)
-            .set("group.id", self.group_id())
-            .set("isolation.level", "read_committed")
-            .set("enable.auto.commit", "false")
-            .set("auto.offset.reset", "earliest")
-            // A participant killed without leaving its group holds its partitions until its
-            // session expires: keep that short, so a restarted one takes over within seconds.
-            .set("session.timeout.ms", "10000")
-            .set("heartbeat.interval.ms", "1000")
-            // Notice topics the relay creates after this worker subscribed.
-            .set("topic.metadata.refresh.interval.ms", "2000")
-            .create()?;
-        let topics = Topics::new(&self.settings.kafka);
+        let consumer: StreamConsumer =
+            ConsumerConfig::member(self.group_id()).create(&self.kafka)?;
+        let topics = Topics::new(&self.kafka);
         let names: Vec<String> = self
             .participant
             .streams()
             .into_iter()
-            .map(|s| topics.events(s))
+            .map(|s| topics.events(s.base_topic()))
             .collect();
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         consumer.subscribe(&names)?;
@@ -173,7 +161,7 @@ impl ParticipantWorker {
     async fn next_batch(&self, consumer: &StreamConsumer) -> Vec<OwnedMessage> {
         let mut batch = Vec::new();
         let mut until: Option<Instant> = None;
-        while batch.len() < self.settings.sagas.batch_size.max(1) {
+        while batch.len() < self.batch_size.max(1) {
             let received = match until {
                 None => consumer.recv().await,
                 Some(until) => {
@@ -211,10 +199,10 @@ impl ParticipantWorker {
         for message in batch {
             match self.prepare(message).await {
                 Ok(prepared) => handled.push(prepared),
-                Err(Undecodable::Transient(error)) => return Err(error),
-                Err(Undecodable::Poison(reason)) => {
-                    self.dead_letter(dead_letters, message, &reason).await?;
+                Err(Undecodable::Transient(error)) => {
+                    return Err(SagaError::Registry(error.to_string()));
                 }
+                Err(Undecodable::Poison(reason)) => dead_letters.send(message, &reason).await?,
             }
         }
         // (message, reaction) indices per target, in message order.
@@ -241,8 +229,7 @@ impl ParticipantWorker {
         }
         for (at, failure) in failed {
             let reason = format!("reaction failed after retries: {failure}");
-            self.dead_letter(dead_letters, handled[at].message, &reason)
-                .await?;
+            dead_letters.send(handled[at].message, &reason).await?;
         }
         Ok(())
     }
@@ -303,8 +290,7 @@ impl ParticipantWorker {
             replay = tracing::field::Empty,
         );
         if let Some(traceparent) = &incoming.cause.traceparent {
-            let replay_age = Duration::from_millis(self.settings.telemetry.replay_age_ms);
-            let relation = EventTrace::by_age(incoming.recorded_at, Utc::now(), replay_age);
+            let relation = EventTrace::by_age(incoming.recorded_at, Utc::now(), self.replay_age);
             span.record("replay", relation == EventTrace::Link);
             telemetry::follow_event(&span, traceparent, relation);
         }
@@ -316,51 +302,34 @@ impl ParticipantWorker {
         })
     }
 
-    async fn dead_letter(
-        &self,
-        dead_letters: &DeadLetters,
-        message: &OwnedMessage,
-        reason: &str,
-    ) -> Result<(), SagaError> {
-        let consumer = format!("saga.{}", self.participant);
-        dead_letters.send(message, &consumer, reason).await?;
-        metrics::counter!(SAGA_DEAD_LETTERS, label::PARTICIPANT => self.participant.name(),
-            label::TOPIC => message.topic().to_owned())
-        .increment(1);
-        tracing::warn!(participant = self.participant.name(), topic = message.topic(),
-            partition = message.partition(), offset = message.offset(), %reason, "message dead-lettered");
-        Ok(())
-    }
-
     async fn decode(&self, message: &OwnedMessage) -> Result<Incoming, Undecodable> {
-        let topics = Topics::new(&self.settings.kafka);
+        let topics = Topics::new(&self.kafka);
         let stream = EventStream::ALL
             .into_iter()
-            .find(|s| topics.events(*s) == message.topic())
+            .find(|s| topics.events(s.base_topic()) == message.topic())
             .ok_or_else(|| Undecodable::Poison(format!("unexpected topic {}", message.topic())))?;
-        let aggregate_id = message
-            .key()
-            .and_then(|key| std::str::from_utf8(key).ok())
-            .ok_or_else(|| Undecodable::Poison("the key is not a UTF-8 aggregate id".into()))?
-            .to_owned();
-        let decoded = self
-            .codec
-            .decode(message.payload().unwrap_or_default())
-            .await
-            .map_err(classify)?;
-        let event = SagaEvent::parse(stream, &decoded.event_type, decoded.data)
-            .map_err(Undecodable::Poison)?;
-        let uuid = |name| header(message, name).and_then(|v| Uuid::parse_str(&v).ok());
+        let envelope = decode_with(&self.codec, message, |event_type, data| {
+            // Parsed as an event of the topic's stream only, like the stream's own enum would.
+            let event = ShopEvent::parse(event_type, data).and_then(|event| {
+                (event.stream() == stream)
+                    .then_some(event)
+                    .ok_or_else(|| format!("not an event of {stream}"))
+            });
+            event.map_err(|e| format!("{event_type}: {e}"))
+        })
+        .await?;
+        let headers = &envelope.headers;
+        let uuid = |value: &Option<String>| value.as_deref().and_then(|v| Uuid::parse_str(v).ok());
         Ok(Incoming {
-            aggregate_id,
-            sequence: header(message, "sequence").and_then(|s| s.parse().ok()),
-            event,
             cause: Cause {
-                event_id: uuid("event_id"),
-                correlation_id: uuid("correlation_id"),
-                traceparent: header(message, "traceparent"),
+                event_id: uuid(&headers.event_id),
+                correlation_id: uuid(&headers.correlation_id),
+                traceparent: headers.traceparent.clone(),
             },
-            recorded_at: header(message, "recorded_at").and_then(|at| at.parse().ok()),
+            recorded_at: headers.recorded_at,
+            aggregate_id: envelope.aggregate_id,
+            sequence: envelope.sequence,
+            event: envelope.event,
         })
     }
 }
@@ -394,16 +363,14 @@ impl Drop for AbortOnDrop {
 
 /// Counts a saga outcome when the order participant sees an order's final event (each order
 /// reaches one; a redelivery counts it again).
-fn count_outcome(participant: Participant, event: &SagaEvent) {
-    let outcome = match event {
-        SagaEvent::Order(OrderEvent::OrderConfirmed(_)) => "confirmed",
-        SagaEvent::Order(OrderEvent::OrderRejected(_)) => "rejected",
-        SagaEvent::Order(OrderEvent::OrderCancelled(_)) => "cancelled",
-        SagaEvent::Order(OrderEvent::OrderExpired(_)) => "expired",
-        _ => return,
+fn count_outcome(participant: Participant, event: &ShopEvent) {
+    let ShopEvent::Order(event) = event else {
+        return;
     };
-    if participant == Participant::Order {
-        metrics::counter!(SAGA_OUTCOMES, label::OUTCOME => outcome).increment(1);
+    if let Some(outcome) = SagaOutcome::of(event)
+        && participant == Participant::Order
+    {
+        metrics::counter!(SAGA_OUTCOMES, label::OUTCOME => outcome.as_str()).increment(1);
     }
 }
 
@@ -426,14 +393,4 @@ fn commit(consumer: &StreamConsumer, batch: &[OwnedMessage]) -> Result<(), SagaE
         tracing::warn!(%error, "offset commit failed");
     }
     Ok(())
-}
-
-/// A registry that cannot be reached (or fails) is transient; everything else is poison.
-fn classify(error: CodecError) -> Undecodable {
-    match error {
-        CodecError::Registry { status, .. } if status.is_none_or(|s| s >= 500) => {
-            Undecodable::Transient(SagaError::Registry(error.to_string()))
-        }
-        other => Undecodable::Poison(other.to_string()),
-    }
 }

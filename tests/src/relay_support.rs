@@ -50,9 +50,9 @@ pub async fn create_single_partition_topic(settings: &Settings, aggregate_type: 
 
 /// The topic the relay publishes `aggregate_type` events to under these settings.
 pub fn topic(settings: &Settings, aggregate_type: &str) -> String {
-    causeway_infra::topics::Topics::new(&settings.kafka)
-        .events_topic(aggregate_type)
-        .unwrap()
+    let stream = causeway_domain::EventStream::from_aggregate_type(aggregate_type)
+        .unwrap_or_else(|e| panic!("{e}"));
+    causeway_infra::topics::Topics::new(&settings.kafka).events(stream.base_topic())
 }
 
 /// The OS pid of the relay holding this database's leader lock, if any.

@@ -1,8 +1,8 @@
-//! The event store (`causeway_commands::store`) against real Postgres: executed commands
+//! The event store (`causeway_event_store`) against real Postgres: executed commands
 //! store their events with metadata and answer the new version, a command on a minted id,
 //! and the replay streams that read an aggregate's events, and all of its type, back.
 
-use causeway_commands::store::{Aggregated, CommandError, CommandStore};
+use causeway_event_store::{Aggregated, CommandError, CommandStore};
 use causeway_domain::{
     Aggregate, InventoryEvent, InventoryItem, Order, OrderRejection, OrderStatus,
 };

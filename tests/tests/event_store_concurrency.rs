@@ -1,12 +1,12 @@
-//! Concurrent writers on the event store (`causeway_commands::store`) against real Postgres:
+//! Concurrent writers on the event store (`causeway_event_store`) against real Postgres:
 //! conflicts store nothing, concurrent commands store every accepted event once and gap-free,
 //! and the group commit (concurrent appends share one INSERT; a conflicting one is refused
 //! alone).
 
 use std::sync::Arc;
 
-use causeway_commands::store::PgEventRepository;
-use causeway_commands::store::{
+use causeway_event_store::PgEventRepository;
+use causeway_event_store::{
     Aggregated, CommandError, CommandMetadata, CommandStore, Committed, RetryPolicy,
 };
 use causeway_domain::{Aggregate, Customer, CustomerCommand, CustomerName, Email, InventoryItem};

@@ -1,11 +1,11 @@
-//! Snapshots of the event store (`causeway_commands::store`) against real Postgres: a snapshot
+//! Snapshots of the event store (`causeway_event_store`) against real Postgres: a snapshot
 //! inside one command's events, an unreadable one, a long-lived aggregate loaded through its
 //! snapshot, and, for every aggregate, a property: snapshot + tail == replay of the table ==
 //! the state decided in memory.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use causeway_commands::store::{CommandError, CommandStore};
+use causeway_event_store::{CommandError, CommandStore};
 use causeway_domain::inventory::StockRestocked;
 use causeway_domain::{
     Aggregate, Currency, Customer, CustomerCommand, CustomerName, DomainEvent, Email,

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
 
+use causeway_domain::EventStream;
 use causeway_domain::inventory::{
     InventoryEvent, StockReleased, StockReservationRejected, StockReserved, StockRestocked,
 };
@@ -219,7 +220,7 @@ async fn a_poison_message_goes_to_the_dlq_and_later_events_are_still_projected()
     let (key, value, headers) = &dead[0];
     assert_eq!(key, "SKU-P");
     assert_eq!(value, &garbage, "the original bytes are kept");
-    let error = headers.get("dlq_error").expect("an error header");
+    let error = headers.get("causeway.dlq.error").expect("an error header");
     assert!(error.contains("Confluent"), "the error says why: {error}");
     assert_eq!(headers.get("test_header").map(String::as_str), Some("kept"));
 }
@@ -490,8 +491,14 @@ impl InProcessWorker {
             batch_size: 50,
             ..WorkerConfig::default()
         };
-        let worker = ProjectionWorker::new(settings, pool.clone(), codec, InventoryProjection)
-            .with_config(config);
+        let worker = ProjectionWorker::new(
+            &settings.kafka,
+            &settings.telemetry,
+            pool.clone(),
+            codec,
+            InventoryProjection,
+        )
+        .with_config(config);
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(worker.run(stopped));
         Self { stop, task }
@@ -507,9 +514,7 @@ impl InProcessWorker {
 }
 
 async fn produce_raw(settings: &Settings, key: &str, value: &[u8]) {
-    let topic = Topics::new(&settings.kafka)
-        .events_topic("InventoryItem")
-        .unwrap();
+    let topic = Topics::new(&settings.kafka).events(EventStream::InventoryItem.base_topic());
     let producer: FutureProducer = client_config(&settings.kafka).create().unwrap();
     let header = |key, value| rdkafka::message::Header {
         key,
@@ -534,9 +539,7 @@ async fn produce_raw(settings: &Settings, key: &str, value: &[u8]) {
 type DeadLetter = (String, Vec<u8>, BTreeMap<String, String>);
 
 async fn read_dlq(settings: &Settings) -> Vec<DeadLetter> {
-    let topic = Topics::new(&settings.kafka)
-        .dlq_topic("InventoryItem")
-        .unwrap();
+    let topic = Topics::new(&settings.kafka).dlq(EventStream::InventoryItem.base_topic());
     let consumer: BaseConsumer = client_config(&settings.kafka)
         .set("group.id", causeway_tests::unique("dlq-reader"))
         .set("enable.partition.eof", "true")

@@ -442,7 +442,13 @@ struct LiveWorker {
 impl LiveWorker {
     fn start(settings: &Settings, pool: &PgPool) -> Self {
         let codec = EventCodec::new(&settings.registry).unwrap();
-        let worker = ProjectionWorker::new(settings, pool.clone(), codec, InventoryProjection);
+        let worker = ProjectionWorker::new(
+            &settings.kafka,
+            &settings.telemetry,
+            pool.clone(),
+            codec,
+            InventoryProjection,
+        );
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(worker.run(stopped));
         Self { stop, task }

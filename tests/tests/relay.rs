@@ -150,8 +150,9 @@ async fn the_relay_creates_every_events_topic_and_dlq_with_the_configured_partit
         .env("CAUSEWAY_KAFKA__EVENT_PARTITIONS", "4")
         .start();
     let topics = causeway_infra::topics::Topics::new(&settings.kafka);
-    for stream in causeway_infra::topics::EventStream::ALL {
-        for topic in [topics.events(stream), topics.dlq(stream)] {
+    for stream in causeway_domain::EventStream::ALL {
+        let base = stream.base_topic();
+        for topic in [topics.events(base), topics.dlq(base)] {
             let partitions = eventually(Duration::from_secs(30), &topic, || {
                 let (settings, topic) = (settings.clone(), topic.clone());
                 async move { partition_count(&settings, &topic).await.filter(|&n| n > 0) }

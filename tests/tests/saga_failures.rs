@@ -7,9 +7,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use causeway_domain::EventStream;
 use causeway_infra::Settings;
 use causeway_infra::kafka::client_config;
-use causeway_infra::topics::{EventStream, Topics};
+use causeway_infra::topics::Topics;
 use causeway_tests::process::RoleProcess;
 use causeway_tests::shop::{FINAL, Shop, forget_saga_offsets, new_sku};
 use causeway_tests::{TestDatabase, eventually};
@@ -108,7 +109,7 @@ fn saga_offsets(settings: &Settings) -> BTreeMap<(String, String, i32), i64> {
             .create()
             .unwrap();
         for stream in streams {
-            let topic = topics.events(*stream);
+            let topic = topics.events(stream.base_topic());
             let metadata = consumer
                 .fetch_metadata(Some(&topic), Duration::from_secs(5))
                 .unwrap();
@@ -318,11 +319,9 @@ async fn a_reaction_that_keeps_failing_is_dead_lettered_and_redriven_once_fixed(
         Some("CreditReserved")
     );
     assert_eq!(letter.header("aggregate_id").as_deref(), Some(bad.as_str()));
-    assert_eq!(
-        letter.header("dlq_projection").as_deref(),
-        Some("saga.payment")
-    );
-    let error = letter.header("dlq_error").unwrap();
+    let dead = letter.dead_letter();
+    assert_eq!(dead.consumer.as_deref(), Some("saga.payment"));
+    let error = dead.error.unwrap();
     assert!(error.contains("Payment.Authorize"), "{error}");
     assert!(error.contains("refused"), "{error}");
     assert_eq!(

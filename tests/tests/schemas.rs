@@ -11,12 +11,13 @@ use std::sync::Arc;
 
 use causeway::schemas::evolution::{check_git_history, check_registry};
 use causeway::schemas::{check, domain_event_types, samples};
+use causeway_domain::EventStream;
 use causeway_domain::PaymentEvent;
 use causeway_domain::payment::PaymentVoided;
 use causeway_infra::avro::{
     COMPATIBILITY_LEVEL, CodecError, EventCodec, RegistryAdmin, SchemaCatalog,
 };
-use causeway_infra::topics::{EventStream, Topics};
+use causeway_infra::topics::Topics;
 use causeway_tests::{settings, unique};
 use serde_json::{Value, json};
 
@@ -77,11 +78,11 @@ async fn every_domain_event_type_has_a_schema_and_round_trips_through_the_codec_
         let stream = EventStream::from_aggregate_type(sample.aggregate_type).unwrap();
         let data = &sample.stored["data"];
         let bytes = codec
-            .encode(&topics.events(stream), sample.event_type, data)
+            .encode(&topics.events(stream.base_topic()), sample.event_type, data)
             .await
             .unwrap();
         let again = codec
-            .encode(&topics.events(stream), sample.event_type, data)
+            .encode(&topics.events(stream.base_topic()), sample.event_type, data)
             .await
             .unwrap();
         assert_eq!(
@@ -105,7 +106,7 @@ async fn every_domain_event_type_has_a_schema_and_round_trips_through_the_codec_
 #[tokio::test]
 async fn the_wire_bytes_start_with_magic_byte_zero_and_the_registered_schema_id() {
     let (codec, topics, admin) = (codec(), fresh_topics(), admin());
-    let topic = topics.events(EventStream::Order);
+    let topic = topics.events(EventStream::Order.base_topic());
     let data = json!({"sku": "APPLE"});
     let bytes = codec
         .encode(&topic, "OrderLineReserved", &data)
@@ -141,7 +142,7 @@ const VOIDED_V1: &str = r#"{"type": "record", "name": "PaymentVoided", "namespac
 #[tokio::test]
 async fn an_event_written_with_an_older_schema_still_decodes_with_the_current_reader_schema() {
     let settings = settings();
-    let topic = fresh_topics().events(EventStream::Payment);
+    let topic = fresh_topics().events(EventStream::Payment.base_topic());
     let v1 = catalog_with(&[("payment/PaymentVoided.avsc", VOIDED_V1)], &[]);
     let (old, current) = (
         EventCodec::with_catalog(&settings.registry, v1).unwrap(),
@@ -250,7 +251,7 @@ async fn an_incompatible_change_is_refused_by_the_check_and_by_the_registry() {
     let (admin, topics) = (admin(), fresh_topics());
     let subject = format!(
         "{}-causeway.order.OrderCancelled",
-        topics.events(EventStream::Order)
+        topics.events(EventStream::Order.base_topic())
     );
     admin
         .set_compatibility(&subject, COMPATIBILITY_LEVEL)
@@ -281,7 +282,11 @@ async fn an_incompatible_change_is_refused_by_the_check_and_by_the_registry() {
         other => panic!("expected a 409 refusal, got {other:?}"),
     }
     let changed = cancelled_with_required_field();
-    let registered = check_registry(&catalog_with(&[(path, &changed)], &[]), &admin, &topics).await;
+    let topic_of = |schema: &causeway_infra::avro::EventSchema| {
+        EventStream::from_schema_folder(schema.folder()).map(|s| topics.events(s.base_topic()))
+    };
+    let registered =
+        check_registry(&catalog_with(&[(path, &changed)], &[]), &admin, topic_of).await;
     assert_eq!(registered.problems.len(), 1, "{registered:?}");
     assert!(
         registered.problems[0].contains(&format!("version 1 of subject {subject}")),
@@ -341,7 +346,10 @@ async fn the_check_names_each_event_type_that_has_no_schema_an_extra_schema_or_a
 
 #[tokio::test]
 async fn an_undecodable_payload_gives_a_clear_codec_error() {
-    let (codec, topic) = (codec(), fresh_topics().events(EventStream::Order));
+    let (codec, topic) = (
+        codec(),
+        fresh_topics().events(EventStream::Order.base_topic()),
+    );
     let error = codec.decode(br#"{"sku":"APPLE"}"#).await.unwrap_err();
     assert_eq!(
         error.to_string(),

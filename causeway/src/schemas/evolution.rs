@@ -67,12 +67,13 @@ pub fn check_git_history(catalog: &SchemaCatalog, dir: &Path) -> Findings {
     findings
 }
 
-/// Compares every schema with each version registered under its subject on its topic.
+/// Compares every schema with each version registered under its subject on its topic
+/// (`topic_of` answers a schema's topic, `None` when its folder is no aggregate's).
 /// When the registry does not answer, a notice and nothing else.
 pub async fn check_registry(
     catalog: &SchemaCatalog,
     admin: &RegistryAdmin,
-    topics: &Topics,
+    topic_of: impl Fn(&EventSchema) -> Option<String>,
 ) -> Findings {
     let mut findings = Findings::default();
     if let Err(error) = admin.ping().await {
@@ -82,7 +83,15 @@ pub async fn check_registry(
         return findings;
     }
     for schema in catalog.iter() {
-        let subject = schema.subject(&topics.events(schema.stream()));
+        let Some(topic) = topic_of(schema) else {
+            findings.problems.push(format!(
+                "{}: schemas/{} is in no aggregate's schema folder",
+                schema.event_type(),
+                schema.path()
+            ));
+            continue;
+        };
+        let subject = schema.subject(&topic);
         if let Err(error) = check_subject(schema, admin, &subject, &mut findings).await {
             findings
                 .problems

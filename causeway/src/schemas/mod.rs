@@ -36,11 +36,11 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use causeway_domain::{
     Aggregate, Currency, Customer, CustomerEvent, CustomerId, CustomerName, DomainEvent, Email,
-    InventoryEvent, InventoryItem, Money, Order, OrderEvent, OrderId, Payment, PaymentEvent,
-    Quantity, Sku, customer, inventory, order, payment,
+    EventStream, InventoryEvent, InventoryItem, Money, Order, OrderEvent, OrderId, Payment,
+    PaymentEvent, Quantity, Sku, customer, inventory, order, payment,
 };
 use causeway_infra::Settings;
-use causeway_infra::avro::{COMPATIBILITY_LEVEL, RegistryAdmin, SchemaCatalog};
+use causeway_infra::avro::{COMPATIBILITY_LEVEL, EventSchema, RegistryAdmin, SchemaCatalog};
 use causeway_infra::topics::Topics;
 use clap::Subcommand;
 use serde_json::Value as Json;
@@ -90,7 +90,9 @@ pub async fn check(
 ) -> anyhow::Result<Findings> {
     let mut findings = Findings::default();
     let domain = domain_event_types();
-    findings.problems.extend(check_coverage(catalog, &domain));
+    findings
+        .problems
+        .extend(check_coverage(catalog, &domain, schema_folder));
     findings
         .problems
         .extend(check_samples(catalog, &domain, &samples()?));
@@ -102,9 +104,23 @@ pub async fn check(
             .push("registry versions not checked: --offline".to_owned());
     } else {
         let admin = RegistryAdmin::new(&settings.registry)?;
-        findings.merge(check_registry(catalog, &admin, &Topics::new(&settings.kafka)).await);
+        let topics = Topics::new(&settings.kafka);
+        findings.merge(check_registry(catalog, &admin, |schema| topic_of(&topics, schema)).await);
     }
     Ok(findings)
+}
+
+/// The schema folder of an aggregate type, `None` when it has no event stream.
+fn schema_folder(aggregate_type: &str) -> Option<&'static str> {
+    EventStream::from_aggregate_type(aggregate_type)
+        .ok()
+        .map(EventStream::schema_folder)
+}
+
+/// The events topic a schema is registered on: its folder's stream's topic.
+fn topic_of(topics: &Topics, schema: &EventSchema) -> Option<String> {
+    EventStream::from_schema_folder(schema.folder())
+        .map(|stream| topics.events(stream.base_topic()))
 }
 
 fn check_report(catalog: &SchemaCatalog, findings: &Findings) -> String {
@@ -136,7 +152,17 @@ pub async fn register(
     let topics = Topics::new(&settings.kafka);
     let (mut report, mut failures) = (String::new(), 0);
     for schema in catalog.iter() {
-        let subject = schema.subject(&topics.events(schema.stream()));
+        let Some(topic) = topic_of(&topics, schema) else {
+            failures += 1;
+            let _ = writeln!(
+                report,
+                "problem: {}: schemas/{} is in no aggregate's schema folder",
+                schema.event_type(),
+                schema.path()
+            );
+            continue;
+        };
+        let subject = schema.subject(&topic);
         let registered = match admin.set_compatibility(&subject, COMPATIBILITY_LEVEL).await {
             Ok(()) => admin.register(&subject, schema.schema_json()).await,
             Err(error) => Err(error),
@@ -360,8 +386,6 @@ mod tests {
 
     use std::collections::BTreeSet;
 
-    use causeway_infra::topics::EventStream;
-
     use super::*;
 
     #[test]
@@ -391,7 +415,10 @@ mod tests {
     fn the_embedded_schemas_match_the_domain_events() {
         let catalog = SchemaCatalog::embedded().unwrap();
         let domain = domain_event_types();
-        assert_eq!(check_coverage(&catalog, &domain), Vec::<String>::new());
+        assert_eq!(
+            check_coverage(&catalog, &domain, schema_folder),
+            Vec::<String>::new()
+        );
         assert_eq!(
             check_samples(&catalog, &domain, &samples().unwrap()),
             Vec::<String>::new()

@@ -16,6 +16,7 @@
 mod command;
 mod decide;
 mod event;
+mod outcome;
 mod place;
 mod rejection;
 
@@ -32,6 +33,7 @@ pub use event::{
     OrderAwaitingPayment, OrderCancelled, OrderConfirmed, OrderEvent, OrderExpired,
     OrderLineReserved, OrderPlaced, OrderRejected,
 };
+pub use outcome::SagaOutcome;
 pub use rejection::OrderRejection;
 
 /// The aggregate type name of orders.
@@ -55,6 +57,33 @@ pub enum OrderStatus {
 }
 
 impl OrderStatus {
+    /// Every status, in the order an order can reach them.
+    pub const ALL: [OrderStatus; 6] = [
+        Self::Pending,
+        Self::AwaitingPayment,
+        Self::Confirmed,
+        Self::Rejected,
+        Self::Cancelled,
+        Self::Expired,
+    ];
+
+    /// The status's name in read models and query filters, e.g. `"awaiting_payment"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::AwaitingPayment => "awaiting_payment",
+            Self::Confirmed => "confirmed",
+            Self::Rejected => "rejected",
+            Self::Cancelled => "cancelled",
+            Self::Expired => "expired",
+        }
+    }
+
+    /// The status named `name` (see [`OrderStatus::as_str`]).
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == name)
+    }
+
     /// Whether nothing more can happen to the order.
     pub fn is_final(self) -> bool {
         matches!(self, Self::Rejected | Self::Cancelled | Self::Expired)

@@ -2,7 +2,8 @@
 //! parsed once.
 //!
 //! Layout rules, checked when the catalog is built: `schemas/<folder>/<EventType>.avsc`,
-//! where `<folder>` is an [`EventStream`]'s schema folder, the file holds one record named
+//! where `<folder>` names the aggregate (the domain's `EventStream::schema_folder`, checked by
+//! `causeway schemas check`), the file holds one record named
 //! `<EventType>` in namespace `causeway.<folder>`, and no two files share a record name.
 
 use std::collections::HashMap;
@@ -19,14 +20,13 @@ use serde_json::Value as Json;
 
 use super::CodecError;
 use super::json;
-use crate::topics::EventStream;
 
 include!(concat!(env!("OUT_DIR"), "/embedded_schemas.rs"));
 
 /// One event type's schema: the contract of its `data`.
 pub struct EventSchema {
     path: String,
-    stream: EventStream,
+    folder: String,
     event_type: String,
     full_name: String,
     json: String,
@@ -52,8 +52,6 @@ impl EventSchema {
         let (folder, file) = path
             .split_once('/')
             .ok_or_else(|| invalid("expected <folder>/<EventType>.avsc".to_owned()))?;
-        let stream = EventStream::from_schema_folder(folder)
-            .ok_or_else(|| invalid(format!("folder {folder:?} is no aggregate's schema folder")))?;
         let event_type = record.name.name().to_owned();
         if file != format!("{event_type}.avsc") {
             return Err(invalid(format!(
@@ -70,7 +68,7 @@ impl EventSchema {
         let names = named_types(&schema).map_err(|e| invalid(e.to_string()))?;
         Ok(Self {
             path: path.to_owned(),
-            stream,
+            folder: folder.to_owned(),
             event_type,
             full_name,
             // Registered compact, so reformatting a file is not a new version.
@@ -85,9 +83,10 @@ impl EventSchema {
         &self.path
     }
 
-    /// The aggregate whose events this schema describes.
-    pub fn stream(&self) -> EventStream {
-        self.stream
+    /// The folder of `schemas/` the file is in, which names the aggregate whose events it
+    /// describes (e.g. `order`).
+    pub fn folder(&self) -> &str {
+        &self.folder
     }
 
     /// The event type: the record's name, e.g. `OrderPlaced`.
@@ -303,7 +302,7 @@ mod tests {
         assert_eq!(catalog.len(), EMBEDDED_SCHEMAS.len());
         let placed = catalog.by_event_type("OrderPlaced").unwrap();
         assert_eq!(placed.full_name(), "causeway.order.OrderPlaced");
-        assert_eq!(placed.stream(), EventStream::Order);
+        assert_eq!(placed.folder(), "order");
         assert_eq!(
             placed.subject("orders.events"),
             "orders.events-causeway.order.OrderPlaced"

@@ -1,6 +1,8 @@
 //! The steps of one rebuild: create the shadow tables, read the source in passes, then
 //! catch up and swap under the fence.
 
+use causeway_consumer::{Undecodable, decode_with};
+
 use super::*;
 
 impl<'a, P: Projection> Typed<'a, P> {
@@ -227,49 +229,29 @@ impl<'a, P: Projection> Typed<'a, P> {
         }
     }
 
-    /// A message as the live worker would decode it; `Ok(Err)` for poison.
+    /// A message as the live worker would decode it; `Ok(Err)` for poison. A registry that
+    /// cannot answer is retried 5 times, a second apart.
     async fn decode(
         &self,
         message: &OwnedMessage,
     ) -> Result<Result<Envelope<P::Event>, String>, RebuildError> {
-        let Some(aggregate_id) = message.key().and_then(|k| std::str::from_utf8(k).ok()) else {
-            return Ok(Err("the key is not a UTF-8 aggregate id".into()));
-        };
-        let Some(sequence) =
-            crate::worker::header(message, "sequence").and_then(|s| s.parse::<i64>().ok())
-        else {
-            return Ok(Err("no numeric `sequence` header".into()));
-        };
         let mut attempts = 0;
-        let decoded = loop {
-            match self
-                .run
-                .codec
-                .decode(message.payload().unwrap_or_default())
-                .await
-            {
-                Ok(decoded) => break decoded,
-                Err(error) => match crate::worker::classify(error) {
-                    crate::worker::Undecodable::Poison(reason) => return Ok(Err(reason)),
-                    crate::worker::Undecodable::Transient(error) if attempts >= 5 => {
-                        return Err(error.into());
-                    }
-                    crate::worker::Undecodable::Transient(_) => {
-                        attempts += 1;
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                },
+        loop {
+            let decoded = decode_with(self.run.codec, message, |event_type, data| {
+                self.projection.parse(event_type, data)
+            });
+            match decoded.await {
+                Ok(envelope) => return Ok(Ok(envelope)),
+                Err(Undecodable::Poison(reason)) => return Ok(Err(reason)),
+                Err(Undecodable::Transient(error)) if attempts >= 5 => {
+                    return Err(ProjectionError::Registry(error.to_string()).into());
+                }
+                Err(Undecodable::Transient(_)) => {
+                    attempts += 1;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
             }
-        };
-        Ok(self
-            .projection
-            .parse(&decoded.event_type, decoded.data)
-            .map(|event| Envelope {
-                aggregate_id: aggregate_id.to_owned(),
-                sequence,
-                event,
-                headers: crate::worker::event_headers(message),
-            }))
+        }
     }
 
     async fn apply(&mut self, events: Vec<Envelope<P::Event>>) -> Result<u64, RebuildError> {

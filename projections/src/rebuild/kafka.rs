@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use causeway_consumer::ConsumerConfig;
 use causeway_infra::Settings;
 use causeway_infra::kafka::client_config;
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
@@ -79,16 +80,8 @@ impl KafkaSource {
         group: &str,
         topics: Vec<String>,
     ) -> Result<Self, ProjectionError> {
-        let consumer: StreamConsumer = client_config(&settings.kafka)
-            .set("group.id", format!("{group}.rebuild"))
-            .set("isolation.level", "read_committed")
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("enable.partition.eof", "true")
-            // Bounded memory: librdkafka prefetches up to this much per partition.
-            .set("queued.max.messages.kbytes", "8192")
-            .set("auto.offset.reset", "earliest")
-            .create()?;
+        let consumer: StreamConsumer =
+            ConsumerConfig::reader(format!("{group}.rebuild")).create(&settings.kafka)?;
         let consumer = tokio::task::spawn_blocking(move || -> Result<_, KafkaError> {
             let mut partitions = Vec::new();
             for topic in &topics {

@@ -46,6 +46,7 @@ impl StoredRow {
                 correlation_id: self.correlation_id.clone(),
                 causation_id: self.causation_id.clone(),
                 recorded_at: Some(micros(self.recorded_at)),
+                ..EventHeaders::default()
             },
         }
     }

@@ -100,7 +100,7 @@ mod tests {
     #[test]
     fn one_aggregates_events_land_on_one_writer_in_their_order() {
         let events: Vec<_> = (1..=5)
-            .flat_map(|seq| ["a", "b", "c", "d", "e", "f"].map(|id| Envelope::bare(id, seq)))
+            .flat_map(|seq| ["a", "b", "c", "d", "e", "f"].map(|id| Envelope::new(id, seq, ())))
             .collect();
         let slices = split(events, 3);
         assert_eq!(slices.len(), 3);
@@ -123,9 +123,9 @@ mod tests {
     #[test]
     fn a_single_writer_keeps_the_global_order() {
         let events = vec![
-            Envelope::bare("b", 1),
-            Envelope::bare("a", 1),
-            Envelope::bare("b", 2),
+            Envelope::new("b", 1, ()),
+            Envelope::new("a", 1, ()),
+            Envelope::new("b", 2, ()),
         ];
         let slices = split(events, 1);
         let order: Vec<(&str, i64)> = slices[0]

@@ -13,6 +13,7 @@
 
 use std::time::Duration;
 
+use causeway_domain::SagaOutcome;
 use causeway_infra::telemetry::{self, EventTrace, attribute};
 use chrono::{DateTime, Utc};
 use rdkafka::message::{Message, OwnedMessage};
@@ -72,8 +73,8 @@ impl BatchSpans {
             messaging.kafka.offset = message.offset(),
             replay = tracing::field::Empty,
         );
-        if let Some(outcome) = telemetry::saga_outcome(event_type) {
-            span.record(attribute::SAGA_OUTCOME, outcome);
+        if let Some(outcome) = SagaOutcome::of_event_type(event_type) {
+            span.record(attribute::SAGA_OUTCOME, outcome.as_str());
         }
         if let Some(traceparent) = event.traceparent {
             let relation = self.relation(event.recorded_at);

@@ -35,8 +35,8 @@ fn qty(n: u32) -> Quantity {
 fn at(hour: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 30, hour, 0, 0).unwrap()
 }
-fn placed() -> SagaEvent {
-    SagaEvent::Order(OrderEvent::OrderPlaced(OrderPlaced {
+fn placed() -> ShopEvent {
+    ShopEvent::Order(OrderEvent::OrderPlaced(OrderPlaced {
         customer_id: customer(),
         currency: Currency::parse("EUR").unwrap(),
         lines: vec![
@@ -96,23 +96,23 @@ fn close_payment(command: PaymentCommand) -> Vec<Reaction> {
 fn skus() -> Vec<Sku> {
     vec![sku("A-1"), sku("B-2")]
 }
-fn rejected() -> SagaEvent {
-    SagaEvent::Order(OrderEvent::OrderRejected(OrderRejected {
+fn rejected() -> ShopEvent {
+    ShopEvent::Order(OrderEvent::OrderRejected(OrderRejected {
         customer_id: customer(),
         reason: RejectionReason::OutOfStock { sku: sku("A-1") },
         skus: skus(),
     }))
 }
-fn cancelled(was_confirmed: bool) -> SagaEvent {
-    SagaEvent::Order(OrderEvent::OrderCancelled(OrderCancelled {
+fn cancelled(was_confirmed: bool) -> ShopEvent {
+    ShopEvent::Order(OrderEvent::OrderCancelled(OrderCancelled {
         customer_id: customer(),
         reason: "changed my mind".into(),
         was_confirmed,
         skus: skus(),
     }))
 }
-fn expired() -> SagaEvent {
-    SagaEvent::Order(OrderEvent::OrderExpired(OrderExpired {
+fn expired() -> ShopEvent {
+    ShopEvent::Order(OrderEvent::OrderExpired(OrderExpired {
         customer_id: customer(),
         deadline: at(11),
         expired_at: at(12),
@@ -136,7 +136,7 @@ fn inventory_releases_every_sku_of_an_order_that_ends_without_delivery() {
 
 #[test]
 fn payment_reserves_credit_once_the_order_awaits_payment() {
-    let event = SagaEvent::Order(OrderEvent::OrderAwaitingPayment(OrderAwaitingPayment {
+    let event = ShopEvent::Order(OrderEvent::OrderAwaitingPayment(OrderAwaitingPayment {
         customer_id: customer(),
         amount: eur(250),
     }));
@@ -155,7 +155,7 @@ fn payment_reserves_credit_once_the_order_awaits_payment() {
 
 #[test]
 fn payment_authorizes_on_reserved_credit_and_declines_on_a_declined_one() {
-    let reserved = SagaEvent::Customer(CustomerEvent::CreditReserved(CreditReserved {
+    let reserved = ShopEvent::Customer(CustomerEvent::CreditReserved(CreditReserved {
         order_id: order_id(),
         amount: eur(250),
     }));
@@ -169,7 +169,7 @@ fn payment_authorizes_on_reserved_credit_and_declines_on_a_declined_one() {
             },
         }]
     );
-    let declined = SagaEvent::Customer(CustomerEvent::CreditReservationDeclined(
+    let declined = ShopEvent::Customer(CustomerEvent::CreditReservationDeclined(
         CreditReservationDeclined {
             order_id: order_id(),
             amount: eur(250),
@@ -206,7 +206,7 @@ fn payment_voids_on_rejection_and_expiry_refunds_a_confirmed_cancellation_and_al
 
 #[test]
 fn order_marks_lines_rejects_for_stock_confirms_and_rejects_for_payment() {
-    let stock_reserved = SagaEvent::Inventory(InventoryEvent::StockReserved(StockReserved {
+    let stock_reserved = ShopEvent::Inventory(InventoryEvent::StockReserved(StockReserved {
         order_id: order_id(),
         quantity: qty(2),
     }));
@@ -214,7 +214,7 @@ fn order_marks_lines_rejects_for_stock_confirms_and_rejects_for_payment() {
         Participant::Order.react("A-1", &stock_reserved).unwrap(),
         to_order(OrderCommand::MarkLineReserved { sku: sku("A-1") })
     );
-    let stock_rejected = SagaEvent::Inventory(InventoryEvent::StockReservationRejected(
+    let stock_rejected = ShopEvent::Inventory(InventoryEvent::StockReservationRejected(
         StockReservationRejected {
             order_id: order_id(),
             requested: qty(2),
@@ -227,7 +227,7 @@ fn order_marks_lines_rejects_for_stock_confirms_and_rejects_for_payment() {
             reason: RejectionReason::OutOfStock { sku: sku("A-1") }
         })
     );
-    let authorized = SagaEvent::Payment(PaymentEvent::PaymentAuthorized(PaymentAuthorized {
+    let authorized = ShopEvent::Payment(PaymentEvent::PaymentAuthorized(PaymentAuthorized {
         customer_id: customer(),
         amount: eur(250),
     }));
@@ -235,7 +235,7 @@ fn order_marks_lines_rejects_for_stock_confirms_and_rejects_for_payment() {
         Participant::Order.react(ORDER, &authorized).unwrap(),
         to_order(OrderCommand::Confirm)
     );
-    let declined = SagaEvent::Payment(PaymentEvent::PaymentDeclined(PaymentDeclined {
+    let declined = ShopEvent::Payment(PaymentEvent::PaymentDeclined(PaymentDeclined {
         customer_id: customer(),
         amount: eur(250),
         reason: "insufficient credit".into(),
@@ -259,7 +259,7 @@ fn order_schedules_the_deadline_when_placed_and_clears_it_when_settled() {
             deadline: at(11),
         }]
     );
-    let confirmed = SagaEvent::Order(OrderEvent::OrderConfirmed(OrderConfirmed {
+    let confirmed = ShopEvent::Order(OrderEvent::OrderConfirmed(OrderConfirmed {
         customer_id: customer(),
         total: eur(250),
     }));
@@ -276,7 +276,7 @@ fn order_schedules_the_deadline_when_placed_and_clears_it_when_settled() {
 
 #[test]
 fn events_a_participant_does_not_handle_cause_nothing() {
-    let voided = SagaEvent::Payment(PaymentEvent::PaymentVoided(PaymentVoided {
+    let voided = ShopEvent::Payment(PaymentEvent::PaymentVoided(PaymentVoided {
         voided_authorization: None,
     }));
     for participant in Participant::ALL {
@@ -286,7 +286,7 @@ fn events_a_participant_does_not_handle_cause_nothing() {
         Participant::Inventory
             .react(
                 CUSTOMER,
-                &SagaEvent::Customer(CustomerEvent::CreditReserved(CreditReserved {
+                &ShopEvent::Customer(CustomerEvent::CreditReserved(CreditReserved {
                     order_id: order_id(),
                     amount: eur(1)
                 }),)

@@ -160,7 +160,13 @@ async fn publish(settings: &Settings, pool: &PgPool) {
 /// Events applied per second by the live worker (default batching), for at most `seconds`.
 async fn live(settings: &Settings, pool: &PgPool, events: i64, seconds: u64) -> (i64, f64) {
     let codec = EventCodec::new(&settings.registry).unwrap();
-    let worker = ProjectionWorker::new(settings, pool.clone(), codec, InventoryProjection);
+    let worker = ProjectionWorker::new(
+        &settings.kafka,
+        &settings.telemetry,
+        pool.clone(),
+        codec,
+        InventoryProjection,
+    );
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(worker.run(stopped));
     let applied = || async {

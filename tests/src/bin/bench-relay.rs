@@ -98,8 +98,7 @@ async fn last_position(db: &TestDatabase) -> Position {
 /// The Avro value size of one benchmark event, for ProducerPerformance's --record-size.
 async fn record_size(codec: &EventCodec, settings: &Settings) -> usize {
     let topic = causeway_infra::topics::Topics::new(&settings.kafka)
-        .events_topic("InventoryItem")
-        .unwrap();
+        .events(causeway_domain::EventStream::InventoryItem.base_topic());
     let data = serde_json::json!({"quantity": 1});
     codec
         .encode(&topic, "StockRestocked", &data)

@@ -16,7 +16,7 @@ pub mod workers;
 
 use std::time::Duration;
 
-use causeway_commands::store::CommandStore;
+use causeway_event_store::CommandStore;
 use causeway_infra::Settings;
 use chrono::{DateTime, FixedOffset};
 use serde_json::{Value, json};

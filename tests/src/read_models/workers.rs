@@ -43,7 +43,14 @@ impl Workers {
             ..WorkerConfig::default()
         };
         let worker =
-            ProjectionWorker::new(settings, pool.clone(), codec, projection).with_config(config);
+            ProjectionWorker::new(
+                &settings.kafka,
+                &settings.telemetry,
+                pool.clone(),
+                codec,
+                projection,
+            )
+            .with_config(config);
         let (stop, stopped) = watch::channel(false);
         self.tasks.push(tokio::spawn(worker.run(stopped)));
         self.stops.push(stop);
