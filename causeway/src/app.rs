@@ -202,7 +202,8 @@ struct ProjectionWorkers<'a> {
 impl Visitor for ProjectionWorkers<'_> {
     fn visit<P: Projection>(&mut self, projection: P, _tables: &'static [&'static str]) {
         let worker = ProjectionWorker::new(
-            self.settings,
+            &self.settings.kafka,
+            &self.settings.telemetry,
             self.pool.clone(),
             self.codec.clone(),
             projection,

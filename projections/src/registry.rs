@@ -6,8 +6,9 @@
 //!
 //! A new read model is added to [`for_each`], and nowhere else.
 
+use causeway_domain::EventStream;
 use causeway_infra::Settings;
-use causeway_infra::topics::{EventStream, Topics};
+use causeway_infra::topics::Topics;
 
 use crate::projection::Projection;
 use crate::{
@@ -107,7 +108,11 @@ pub fn list(settings: &Settings) -> Vec<ProjectionInfo> {
         .map(|p| ProjectionInfo {
             name: p.name,
             group: group_id(settings, p.name),
-            topics: p.streams.into_iter().map(|s| topics.events(s)).collect(),
+            topics: p
+                .streams
+                .into_iter()
+                .map(|s| topics.events(s.base_topic()))
+                .collect(),
             tables: p.tables.to_vec(),
         })
         .collect()

@@ -25,9 +25,9 @@ mod spans;
 
 use std::time::Duration;
 
+use causeway_domain::EventStream;
 use causeway_event_store::Position;
 use causeway_event_store::commit_order;
-use causeway_domain::EventStream;
 use causeway_infra::avro::EventCodec;
 use causeway_infra::health::roles::relay_leads;
 use causeway_infra::kafka::{TopicSpec, ensure_topics};

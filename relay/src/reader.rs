@@ -7,8 +7,8 @@
 //! task is stopped, and the next leader starts a new one from the committed checkpoint, so
 //! whatever was read but not committed is read again.
 
-use causeway_event_store::commit_order::{self, Position, StoredEvent};
 use causeway_domain::EventStream;
+use causeway_event_store::commit_order::{self, Position, StoredEvent};
 use causeway_infra::avro::EventCodec;
 use causeway_infra::kafka::headers::EventHeaders;
 use causeway_infra::topics::Topics;

@@ -11,8 +11,8 @@
 //! `traceparent` travels on unchanged and no per-event span is made at all: the batch span
 //! tells which case holds.
 
-use causeway_event_store::StoredEvent;
 use causeway_domain::SagaOutcome;
+use causeway_event_store::StoredEvent;
 use causeway_infra::telemetry::{self, attribute};
 use tracing::Span;
 

@@ -1,11 +1,11 @@
 //! Helpers of the event-store tests (`event_store_*`): reading the `events` and `snapshots`
 //! tables back, command metadata, and the domain values and commands the tests issue.
 
-use causeway_event_store::{CommandMetadata, CommandStore, Committed};
 use causeway_domain::{
     Aggregate, Currency, CustomerId, InventoryCommand, Money, OrderCommand, OrderId, OrderLine,
     Quantity, Sku,
 };
+use causeway_event_store::{CommandMetadata, CommandStore, Committed};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 use sqlx::PgPool;

@@ -4,8 +4,8 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-use causeway_event_store::{CommandMetadata, CommandStore};
 use causeway_domain::{Currency, Customer, CustomerCommand, Money, OrderId};
+use causeway_event_store::{CommandMetadata, CommandStore};
 use causeway_tests::command_api::{Api, customer_body, order_body, unknown_id};
 use reqwest::StatusCode;
 use serde_json::json;

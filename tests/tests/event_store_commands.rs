@@ -2,10 +2,10 @@
 //! store their events with metadata and answer the new version, a command on a minted id,
 //! and the replay streams that read an aggregate's events, and all of its type, back.
 
-use causeway_event_store::{Aggregated, CommandError, CommandStore};
 use causeway_domain::{
     Aggregate, InventoryEvent, InventoryItem, Order, OrderRejection, OrderStatus,
 };
+use causeway_event_store::{Aggregated, CommandError, CommandStore};
 use causeway_tests::TestDatabase;
 use causeway_tests::event_store::{
     accept, correlation_of, line, mark, metadata, order_id, payloads, place, restock, stored_events,

@@ -5,11 +5,11 @@
 
 use std::sync::Arc;
 
+use causeway_domain::{Aggregate, Customer, CustomerCommand, CustomerName, Email, InventoryItem};
 use causeway_event_store::PgEventRepository;
 use causeway_event_store::{
     Aggregated, CommandError, CommandMetadata, CommandStore, Committed, RetryPolicy,
 };
-use causeway_domain::{Aggregate, Customer, CustomerCommand, CustomerName, Email, InventoryItem};
 use causeway_tests::TestDatabase;
 use causeway_tests::event_store::{
     accept, correlation_of, eur, metadata, restock, snapshot_row, stored_events,

@@ -5,13 +5,13 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use causeway_event_store::{CommandError, CommandStore};
 use causeway_domain::inventory::StockRestocked;
 use causeway_domain::{
     Aggregate, Currency, Customer, CustomerCommand, CustomerName, DomainEvent, Email,
     InventoryCommand, InventoryEvent, InventoryItem, Money, Order, OrderCommand, OrderId,
     OrderStatus, Payment, PaymentCommand, Quantity, RejectionReason, Sku,
 };
+use causeway_event_store::{CommandError, CommandStore};
 use causeway_tests::TestDatabase;
 use causeway_tests::event_store::{
     accept, customer_id, line, mark, metadata, order_id, payloads, place, placed_at, quantity,

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 
 use apache_avro::Schema;
 use causeway_infra::avro::{CodecError, EventSchema, SchemaCatalog};
-use causeway_infra::topics::EventStream;
 use serde_json::{Value as Json, json};
 
 use super::compat::inline_references;

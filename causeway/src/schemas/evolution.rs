@@ -5,7 +5,6 @@ use std::path::Path;
 
 use apache_avro::Schema;
 use causeway_infra::avro::{CodecError, EventSchema, RegistryAdmin, SchemaCatalog};
-use causeway_infra::topics::Topics;
 
 use super::compat::check_full;
 use super::history::{checkout_root, committed_versions, is_shallow};

@@ -4,11 +4,11 @@
 
 #![allow(clippy::unwrap_used)] // test support: a failed unwrap is a failed test
 
-use causeway_event_store::CommandMetadata;
 use causeway_domain::{
     Aggregate, Currency, Customer, CustomerCommand, CustomerId, InventoryCommand, InventoryItem,
     Money, Order, OrderCommand, OrderId, Payment, PaymentCommand, Quantity, RejectionReason, Sku,
 };
+use causeway_event_store::CommandMetadata;
 use serde_json::json;
 use uuid::Uuid;
 

@@ -42,15 +42,14 @@ impl Workers {
             batch_size: 50,
             ..WorkerConfig::default()
         };
-        let worker =
-            ProjectionWorker::new(
-                &settings.kafka,
-                &settings.telemetry,
-                pool.clone(),
-                codec,
-                projection,
-            )
-            .with_config(config);
+        let worker = ProjectionWorker::new(
+            &settings.kafka,
+            &settings.telemetry,
+            pool.clone(),
+            codec,
+            projection,
+        )
+        .with_config(config);
         let (stop, stopped) = watch::channel(false);
         self.tasks.push(tokio::spawn(worker.run(stopped)));
         self.stops.push(stop);
