@@ -1,6 +1,6 @@
 -- The event store: postgres-es' `events` and `snapshots` tables, extended for the relay.
 --
--- `events` is also the outbox (DESIGN.md §1.3): the relay publishes rows in commit order.
+-- `events` is also the outbox (docs/architecture.md §1.3): the relay publishes rows in commit order.
 -- `global_position` orders rows by insert, but positions are handed out before commit, so a
 -- row with a lower position can become visible after a higher one. `transaction_id` records the
 -- writing transaction, so the relay reads only rows whose transaction is older than every

@@ -1,4 +1,4 @@
--- Read models and the offsets of the projections that build them (DESIGN.md §1.5, ADR 0008).
+-- Read models and the offsets of the projections that build them (docs/architecture.md §1.5, ADR 0008).
 --
 -- A projection applies a batch of Kafka messages and stores its consumer offsets in the same
 -- transaction, so the rows and the position they reflect never disagree. On partition

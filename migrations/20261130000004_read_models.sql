@@ -1,5 +1,5 @@
 -- The read models of orders, customers, payments, notifications and saga timelines
--- (DESIGN.md §1.5, §1.7, §2; ADR 0009). Every row remembers the last applied sequence of its
+-- (docs/architecture.md §1.5, §1.7, §2; ADR 0009). Every row remembers the last applied sequence of its
 -- aggregate (`version`), or is unique per event, so a re-delivered event changes nothing.
 -- Ids are text, as `events.aggregate_id` is. Money is integer minor units with a currency.
 

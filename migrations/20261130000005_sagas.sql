@@ -1,4 +1,4 @@
--- Durable order deadlines of the place-order saga (DESIGN.md §2.7, ADR 0013).
+-- Durable order deadlines of the place-order saga (docs/architecture.md §2.7, ADR 0013).
 --
 -- The order participant schedules a row when it sees `OrderPlaced` and removes it when the
 -- order is confirmed or final. The deadline watcher takes due rows with

@@ -1,4 +1,4 @@
-//! `causeway dlq list|redrive`: the dead-letter topics (`<topic>.dlq`, DESIGN.md §6).
+//! `causeway dlq list|redrive`: the dead-letter topics (`<topic>.dlq`, docs/architecture.md §6).
 //!
 //! A dead-lettered message keeps its key, bytes and headers, plus why (`causeway.dlq.error`),
 //! the consumer that gave up (`causeway.dlq.consumer`) and where it was read

@@ -1,4 +1,4 @@
-//! The roles one `causeway serve` process can run (DESIGN.md §7): all of them by default,
+//! The roles one `causeway serve` process can run (docs/architecture.md §7): all of them by default,
 //! or a subset with `--roles`, so each scales on its own in Kubernetes.
 
 use std::fmt;

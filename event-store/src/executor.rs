@@ -3,7 +3,7 @@
 //!
 //! It drives cqrs-es' `EventStore` itself rather than through `CqrsFramework::execute`,
 //! which discards the committed envelopes and so the version a caller needs as its
-//! consistency token (DESIGN.md §5).
+//! consistency token (docs/architecture.md §5).
 
 mod measure;
 mod retry;

@@ -1,5 +1,5 @@
 //! The event contracts of `schemas/` and the Avro codec that puts events on Kafka
-//! (DESIGN.md §1.3–1.4, ADR 0004).
+//! (docs/architecture.md §1.3–1.4, ADR 0004).
 //!
 //! - [`SchemaCatalog`]: every `.avsc` of `schemas/`, embedded at build time and parsed once,
 //!   looked up by event type (`"OrderPlaced"`) or full record name

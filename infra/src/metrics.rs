@@ -1,5 +1,5 @@
 //! Every Prometheus metric of the platform: its name, its labels and its description, in one
-//! place (DESIGN.md §4), and the process-wide recorder that `/metrics` renders.
+//! place (docs/architecture.md §4), and the process-wide recorder that `/metrics` renders.
 //!
 //! Callers record with the `metrics` macros and these constants, e.g.
 //! `metrics::counter!(EVENTS_APPENDED, label::AGGREGATE => "Order").increment(1)`.

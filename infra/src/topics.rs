@@ -1,5 +1,5 @@
 //! Kafka topic names: `<prefix><base>` for an events topic and `<prefix><base>.dlq` for its
-//! dead-letter topic (DESIGN.md §1, §6).
+//! dead-letter topic (docs/architecture.md §1, §6).
 //!
 //! Generic: the base names (`orders.events`, …) belong to whoever publishes the events (the
 //! shop's are `causeway_domain::EventStream::base_topic`); [`Topics`] only applies the

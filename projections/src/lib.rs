@@ -1,5 +1,5 @@
 //! Projection workers: Kafka consumer groups that build the Postgres read models, storing
-//! their offsets in the same transaction as the rows they write (DESIGN.md §1.5, ADR 0008).
+//! their offsets in the same transaction as the rows they write (docs/architecture.md §1.5, ADR 0008).
 //!
 //! - [`projection`]: the [`Projection`] trait a read model implements; the [`Envelope`] of
 //!   one event it applies comes from the consumer kit (`causeway_consumer`), which also

@@ -1,4 +1,4 @@
-//! Rebuilding a read model without downtime (DESIGN.md §3, ADR 0010): the projection's own
+//! Rebuilding a read model without downtime (docs/architecture.md §3, ADR 0010): the projection's own
 //! `apply` code writes empty copies of its tables (shadow tables, [`shadow`]) from the event
 //! store in commit order ([`store`]) or from its topics at offset 0 ([`kafka`]), through
 //! several connections ([`writers`]); then, holding the projection's fence, it catches up with

@@ -1,4 +1,4 @@
-//! The query API over the read models (axum), with consistency tokens (DESIGN.md §5).
+//! The query API over the read models (axum), with consistency tokens (docs/architecture.md §5).
 //!
 //! - [`router`]: the routes, given a pool and a [`ReadApiConfig`].
 //! - `error`: [`QueryError`], answered as `application/problem+json` in one place.

@@ -1,5 +1,5 @@
 //! The relay: publishes every committed event from the event table to Kafka, exactly once
-//! as seen by `read_committed` consumers, in per-aggregate order (DESIGN.md §1.3, ADR 0002).
+//! as seen by `read_committed` consumers, in per-aggregate order (docs/architecture.md §1.3, ADR 0002).
 //!
 //! It reads the event store's commit order (`causeway_event_store::commit_order`: committed
 //! events in commit order, never skipping a late commit) and owns the rest:

@@ -2,7 +2,7 @@
 //! `relay.publish` span per event, a child of the span stored in the event's metadata (the
 //! command that wrote it) and linked to its batch. The publish span's own context replaces
 //! the stored `traceparent` header, so consumers continue the publication, which continues
-//! the command: one trace per saga (DESIGN.md §4, docs/adr/0012-tracing.md).
+//! the command: one trace per saga (docs/architecture.md §4, docs/adr/0012-tracing.md).
 //!
 //! The spans live until the transaction publishing their events has committed (or failed),
 //! so their duration is encode-to-commit.

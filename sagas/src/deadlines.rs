@@ -1,4 +1,4 @@
-//! Durable order deadlines (`order_deadlines`, DESIGN.md §2.7): scheduled by the order
+//! Durable order deadlines (`order_deadlines`, docs/architecture.md §2.7): scheduled by the order
 //! participant, expired by the [`DeadlineWatcher`].
 //!
 //! The watcher locks due rows with `FOR UPDATE SKIP LOCKED` (several watchers share the

@@ -1,4 +1,4 @@
-//! Choreographed saga participants (DESIGN.md §1.6, §2): consumer groups that react to
+//! Choreographed saga participants (docs/architecture.md §1.6, §2): consumer groups that react to
 //! events by issuing commands to their own aggregates, and compensate. No orchestrator.
 //!
 //! # Layout

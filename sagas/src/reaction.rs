@@ -1,5 +1,5 @@
 //! What each participant does when it sees an event: pure functions from an event to the
-//! commands it issues to its own aggregates (DESIGN.md §2).
+//! commands it issues to its own aggregates (docs/architecture.md §2).
 //!
 //! | participant | reacts to | issues |
 //! |---|---|---|

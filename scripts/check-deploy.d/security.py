@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Asserts what every rendered Kubernetes overlay must keep (issue 7, DESIGN.md §8).
+"""Asserts what every rendered Kubernetes overlay must keep (issue 7, docs/architecture.md §8).
 
     security.py OVERLAY=RENDERED.yaml...   check each overlay's `kustomize build` output
     security.py --self-test RENDERED.yaml  break one setting at a time in a copy of a

@@ -1,5 +1,5 @@
 //! The place-order saga end to end, through HTTP and Kafka, on the real stack: every outcome
-//! of DESIGN.md §2 (confirmed, rejected for stock, rejected for payment, cancelled after
+//! of docs/architecture.md §2 (confirmed, rejected for stock, rejected for payment, cancelled after
 //! confirmation, expired), asserted on the read models (orders, stock, credit, payments,
 //! notifications) and the saga timeline.
 

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use causeway_domain::OrderStatus;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -18,7 +19,6 @@ pub const SCAN_EVERY: Duration = Duration::from_millis(50);
 const SCAN_MARGIN: chrono::TimeDelta = chrono::TimeDelta::seconds(5);
 /// Most orders one scan page holds (the query API's largest page).
 const SCAN_PAGE: usize = 500;
-const FINAL: [&str; 4] = ["confirmed", "rejected", "cancelled", "expired"];
 
 /// An order waiting for a state.
 pub(super) struct Followed {
@@ -76,11 +76,12 @@ impl Demo {
             else {
                 continue;
             };
+            let status = OrderStatus::parse(status);
             let reached = followed.get(id).is_some_and(|f| {
                 if f.cancelled {
-                    status == "cancelled"
+                    status == Some(OrderStatus::Cancelled)
                 } else {
-                    FINAL.contains(&status)
+                    status.is_some_and(OrderStatus::is_final)
                 }
             });
             if let Some(waiter) = reached.then(|| followed.remove(id)).flatten() {

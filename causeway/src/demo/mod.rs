@@ -1,4 +1,4 @@
-//! `causeway demo`: realistic shop traffic against a running platform (DESIGN.md §7).
+//! `causeway demo`: realistic shop traffic against a running platform (docs/architecture.md §7).
 //!
 //! It registers customers (most with ample credit, a `--decline-ratio` share of the orders go
 //! to customers whose credit is too small: payment declined), restocks SKUs (plenty of most,

@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use causeway_domain::OrderStatus;
 use hdrhistogram::Histogram;
 use serde_json::Value;
 
@@ -95,19 +96,20 @@ impl Demo {
 }
 
 pub(super) fn classify(view: &Value) -> Outcome {
-    match view["status"].as_str().unwrap_or_default() {
-        "confirmed" => Outcome::Confirmed,
-        "cancelled" => Outcome::Cancelled,
-        "expired" => Outcome::Expired,
-        "rejected"
+    let status = view["status"].as_str().and_then(OrderStatus::parse);
+    match status {
+        Some(OrderStatus::Confirmed) => Outcome::Confirmed,
+        Some(OrderStatus::Cancelled) => Outcome::Cancelled,
+        Some(OrderStatus::Expired) => Outcome::Expired,
+        Some(OrderStatus::Rejected)
             if view["rejection_reason"]
                 .as_str()
                 .is_some_and(|r| r.contains("out of stock")) =>
         {
             Outcome::RejectedStock
         }
-        "rejected" => Outcome::RejectedPayment,
-        _ => Outcome::Unfinished,
+        Some(OrderStatus::Rejected) => Outcome::RejectedPayment,
+        Some(OrderStatus::Pending | OrderStatus::AwaitingPayment) | None => Outcome::Unfinished,
     }
 }
 

@@ -1,5 +1,5 @@
 //! `GET /openapi.json`: the OpenAPI 3.1 document of the whole HTTP API, generated with utoipa
-//! from the handlers' annotations (DESIGN.md §1.7).
+//! from the handlers' annotations (docs/architecture.md §1.7).
 //!
 //! Every HTTP process serves the same document, whatever its roles: the command routes
 //! ([`CommandApiDoc`]), the query routes ([`ReadApiDoc`]) and the process routes (health,

@@ -1,4 +1,4 @@
-//! `causeway schemas check|register`: the Avro contracts of `schemas/` (DESIGN.md §1.4,
+//! `causeway schemas check|register`: the Avro contracts of `schemas/` (docs/architecture.md §1.4,
 //! ADR 0004).
 //!
 //! `check` fails when

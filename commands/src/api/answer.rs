@@ -6,7 +6,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-/// Carries the aggregate's new version (the consistency token of DESIGN.md §5) on every
+/// Carries the aggregate's new version (the consistency token of docs/architecture.md §5) on every
 /// answer that names one; the read API accepts it back as `X-Consistency-Token`.
 pub const CONSISTENCY_TOKEN: HeaderName = HeaderName::from_static("x-consistency-token");
 

@@ -13,7 +13,7 @@ use super::CodecError;
 use crate::settings::RegistrySettings;
 
 /// The compatibility level of every event subject: events are replayed forever, so every
-/// version must read, and be read by, every other (DESIGN.md §1.4).
+/// version must read, and be read by, every other (docs/architecture.md §1.4).
 pub const COMPATIBILITY_LEVEL: &str = "FULL_TRANSITIVE";
 
 const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";

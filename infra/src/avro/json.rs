@@ -1,7 +1,7 @@
 //! The JSON of an event's `data` ⇄ Avro values, directed by the schema.
 //!
-//! Exact both ways for what event payloads hold (DESIGN.md, domain crate docs): records,
-//! strings, integers (as `long`), booleans, arrays, enums (as their symbol) and nullable
+//! Exact both ways for what event payloads hold (the domain crate's docs, "Event payloads"):
+//! records, strings, integers (as `long`), booleans, arrays, enums (as their symbol) and nullable
 //! fields (`["null", T]`, JSON `null`). JSON fields the schema does not have are refused
 //! rather than dropped, so a Rust event that grew a field cannot lose it silently.
 
