@@ -25,9 +25,9 @@ use crate::ProjectionError;
 use crate::offsets::{self, TopicPartition};
 use crate::projection::{Envelope, Projection};
 use crate::registry::{self, VisitOne};
+use causeway_event_store::{Position, StoredEvent};
 use kafka::{Goal, KafkaSource};
 use shadow::Shadow;
-use store::StorePosition;
 use writers::Writers;
 
 /// The first key of the advisory locks fencing a projection's batches from a swap.

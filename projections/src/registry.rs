@@ -84,7 +84,7 @@ pub fn streams(name: &str) -> Option<Vec<EventStream>> {
 /// The consumer group of projection `name`: `<kafka.topic_prefix>projection.<name>`, as
 /// [`crate::ProjectionWorker::group_id`] names it.
 pub fn group_id(settings: &Settings, name: &str) -> String {
-    format!("{}projection.{name}", settings.kafka.topic_prefix)
+    crate::worker::group_id(&settings.kafka, name)
 }
 
 /// What `causeway projections list` shows of one projection.

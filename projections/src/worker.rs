@@ -100,11 +100,7 @@ impl<P: Projection> ProjectionWorker<P> {
 
     /// The consumer group: `<kafka.topic_prefix>projection.<name>`.
     pub fn group_id(&self) -> String {
-        format!(
-            "{}projection.{}",
-            self.kafka.topic_prefix,
-            self.projection.name()
-        )
+        group_id(&self.kafka, self.projection.name())
     }
 
     /// Consumes until `stop` turns true. Failures rebuild the consumer, which resumes from the
@@ -285,6 +281,11 @@ fn pause(duration: Duration, stop: &watch::Receiver<bool>) {
     while Instant::now() < until && !stopping(stop) {
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// The consumer group of the projection named `name`: `<kafka.topic_prefix>projection.<name>`.
+pub fn group_id(kafka: &KafkaSettings, name: &str) -> String {
+    format!("{}projection.{name}", kafka.topic_prefix)
 }
 
 #[cfg(test)]

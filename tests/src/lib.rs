@@ -36,6 +36,22 @@ pub fn settings() -> Settings {
     Settings::load(None).expect("settings load")
 }
 
+/// A worker of `projection` on `pool`, built from `settings` as `causeway serve` builds it.
+pub fn projection_worker<P: causeway_projections::Projection>(
+    settings: &Settings,
+    pool: &PgPool,
+    projection: P,
+) -> causeway_projections::ProjectionWorker<P> {
+    let codec = causeway_infra::avro::EventCodec::new(&settings.registry).expect("codec");
+    causeway_projections::ProjectionWorker::new(
+        &settings.kafka,
+        &settings.telemetry,
+        pool.clone(),
+        codec,
+        projection,
+    )
+}
+
 /// A unique, readable name: `prefix-<uuid>`.
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", Uuid::new_v4().simple())

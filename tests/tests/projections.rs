@@ -17,15 +17,14 @@ use causeway_domain::inventory::{
 use causeway_domain::values::{OrderId, Quantity};
 use causeway_domain::{Aggregate, InventoryItem};
 use causeway_infra::Settings;
-use causeway_infra::avro::EventCodec;
 use causeway_infra::kafka::client_config;
 use causeway_infra::topics::Topics;
-use causeway_projections::{InventoryProjection, ProjectionWorker, WorkerConfig};
+use causeway_projections::{InventoryProjection, WorkerConfig};
 use causeway_tests::process::RoleProcess;
 use causeway_tests::relay_support::{
     count_published, insert_restocks, insert_restocks_from, isolated_relay_settings,
 };
-use causeway_tests::{TestApp, TestDatabase, causeway_binary, eventually};
+use causeway_tests::{TestApp, TestDatabase, causeway_binary, eventually, projection_worker};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Headers;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -486,19 +485,11 @@ struct InProcessWorker {
 
 impl InProcessWorker {
     fn start(settings: &Settings, pool: &PgPool) -> Self {
-        let codec = EventCodec::new(&settings.registry).unwrap();
         let config = WorkerConfig {
             batch_size: 50,
             ..WorkerConfig::default()
         };
-        let worker = ProjectionWorker::new(
-            &settings.kafka,
-            &settings.telemetry,
-            pool.clone(),
-            codec,
-            InventoryProjection,
-        )
-        .with_config(config);
+        let worker = projection_worker(settings, pool, InventoryProjection).with_config(config);
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(worker.run(stopped));
         Self { stop, task }

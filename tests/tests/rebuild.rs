@@ -13,14 +13,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use causeway_infra::Settings;
-use causeway_infra::avro::EventCodec;
-use causeway_projections::{InventoryProjection, ProjectionWorker};
+use causeway_projections::InventoryProjection;
 use causeway_tests::process::RoleProcess;
 use causeway_tests::relay_support::{
     count_published, insert_restocks, insert_restocks_from, isolated_relay_settings,
 };
 use causeway_tests::shop::Shop;
-use causeway_tests::{TestDatabase, causeway_binary, eventually};
+use causeway_tests::{TestDatabase, causeway_binary, eventually, projection_worker};
 use serde_json::Value;
 use sqlx::PgPool;
 use tokio::sync::{Mutex, watch};
@@ -441,14 +440,7 @@ struct LiveWorker {
 
 impl LiveWorker {
     fn start(settings: &Settings, pool: &PgPool) -> Self {
-        let codec = EventCodec::new(&settings.registry).unwrap();
-        let worker = ProjectionWorker::new(
-            &settings.kafka,
-            &settings.telemetry,
-            pool.clone(),
-            codec,
-            InventoryProjection,
-        );
+        let worker = projection_worker(settings, pool, InventoryProjection);
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(worker.run(stopped));
         Self { stop, task }

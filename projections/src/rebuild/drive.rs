@@ -69,7 +69,7 @@ impl<'a, P: Projection> Typed<'a, P> {
     /// Applies store pages after `after` until a page comes back short; answers how many.
     /// The next page is read while the writers apply the current one (one page ahead, so
     /// memory stays bounded by two pages).
-    async fn drain_store(&mut self, after: &mut StorePosition) -> Result<u64, RebuildError> {
+    async fn drain_store(&mut self, after: &mut Position) -> Result<u64, RebuildError> {
         let types = self.aggregate_types();
         let limit = self.run.options.batch_size.max(1);
         let pool = self.run.pool.clone();
@@ -95,13 +95,13 @@ impl<'a, P: Projection> Typed<'a, P> {
     }
 
     /// Store rows as envelopes; rows that do not parse are skipped and counted.
-    fn parse_rows(&mut self, rows: Vec<store::StoredRow>) -> Vec<Envelope<P::Event>> {
+    fn parse_rows(&mut self, rows: Vec<StoredEvent>) -> Vec<Envelope<P::Event>> {
         let parsing = Instant::now();
         let mut events = Vec::with_capacity(rows.len());
         for mut row in rows {
             let data = std::mem::take(&mut row.data);
             match self.projection.parse(&row.event_type, data) {
-                Ok(event) => events.push(row.envelope(event)),
+                Ok(event) => events.push(store::envelope(&row, event)),
                 Err(reason) => self.skip(&row.aggregate_id, row.sequence, &reason),
             }
         }
@@ -116,7 +116,7 @@ impl<'a, P: Projection> Typed<'a, P> {
         self.run
             .progress
             .phase("store", Some(u64::try_from(total).unwrap_or(0)));
-        let mut after = StorePosition::default();
+        let mut after = Position::default();
         for _ in 0..MAX_PASSES {
             if self.drain_store(&mut after).await? < self.run.options.batch_size as u64 {
                 break;

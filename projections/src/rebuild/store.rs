@@ -3,52 +3,27 @@
 //! relay publishes from): only committed rows, one keyset page at a time so memory stays
 //! bounded. Here they become the envelopes the projection would get from Kafka.
 
-use std::ops::{Deref, DerefMut};
-
 use causeway_event_store::commit_order::{self, Position, StoredEvent};
 use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::PgPool;
 
 use crate::projection::{Envelope, EventHeaders};
 
-/// Where a store read stands: the last row read, in commit order.
-pub type StorePosition = Position;
-
-/// One stored event, as the relay would publish it.
-#[derive(Debug, Clone)]
-pub(crate) struct StoredRow(StoredEvent);
-
-impl Deref for StoredRow {
-    type Target = StoredEvent;
-
-    fn deref(&self) -> &StoredEvent {
-        &self.0
-    }
-}
-
-impl DerefMut for StoredRow {
-    fn deref_mut(&mut self) -> &mut StoredEvent {
-        &mut self.0
-    }
-}
-
-impl StoredRow {
-    /// The envelope a projection would get from Kafka for this row: the relay's headers,
-    /// rebuilt from the row (`event_id` is the same UUID v5, `recorded_at` the same instant).
-    pub(crate) fn envelope<E>(&self, event: E) -> Envelope<E> {
-        Envelope {
-            aggregate_id: self.aggregate_id.clone(),
-            sequence: self.sequence,
-            event,
-            headers: EventHeaders {
-                event_id: Some(self.event_id().to_string()),
-                traceparent: self.traceparent.clone(),
-                correlation_id: self.correlation_id.clone(),
-                causation_id: self.causation_id.clone(),
-                recorded_at: Some(micros(self.recorded_at)),
-                ..EventHeaders::default()
-            },
-        }
+/// The envelope a projection would get from Kafka for `row`: the relay's headers, rebuilt
+/// from the row (`event_id` is the same UUID v5, `recorded_at` the same instant).
+pub(crate) fn envelope<E>(row: &StoredEvent, event: E) -> Envelope<E> {
+    Envelope {
+        aggregate_id: row.aggregate_id.clone(),
+        sequence: row.sequence,
+        event,
+        headers: EventHeaders {
+            event_id: Some(row.event_id().to_string()),
+            traceparent: row.traceparent.clone(),
+            correlation_id: row.correlation_id.clone(),
+            causation_id: row.causation_id.clone(),
+            recorded_at: Some(micros(row.recorded_at)),
+            ..EventHeaders::default()
+        },
     }
 }
 
@@ -62,12 +37,11 @@ fn micros(at: DateTime<Utc>) -> DateTime<Utc> {
 pub(crate) async fn page(
     pool: &PgPool,
     aggregate_types: &[String],
-    after: StorePosition,
+    after: Position,
     limit: usize,
-) -> Result<Vec<StoredRow>, sqlx::Error> {
+) -> Result<Vec<StoredEvent>, sqlx::Error> {
     let limit = u32::try_from(limit).unwrap_or(u32::MAX);
-    let events = commit_order::fetch_after_of(pool, aggregate_types, after, limit).await?;
-    Ok(events.into_iter().map(StoredRow).collect())
+    commit_order::fetch_after_of(pool, aggregate_types, after, limit).await
 }
 
 /// How many events of `aggregate_types` the store holds (for the progress bar).
@@ -86,7 +60,7 @@ mod tests {
         let at = DateTime::parse_from_rfc3339("2026-11-30T01:02:03.456789Z")
             .unwrap()
             .with_timezone(&Utc);
-        let row = StoredRow(StoredEvent {
+        let row = StoredEvent {
             transaction_id: 7,
             global_position: 9,
             aggregate_type: "Order".into(),
@@ -99,8 +73,8 @@ mod tests {
             causation_id: None,
             traceparent: Some("00-x".into()),
             recorded_at: at,
-        });
-        let envelope = row.envelope(());
+        };
+        let envelope = envelope(&row, ());
         assert_eq!(envelope.sequence, 2);
         assert_eq!(envelope.headers.traceparent.as_deref(), Some("00-x"));
         assert_eq!(envelope.headers.correlation_id.as_deref(), Some("c"));
@@ -110,7 +84,7 @@ mod tests {
         assert_eq!(envelope.headers.event_id, Some(expected));
         assert_eq!(
             row.position(),
-            StorePosition {
+            Position {
                 transaction_id: 7,
                 global_position: 9
             }

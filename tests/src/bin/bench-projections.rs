@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use causeway_event_store::Position;
 use causeway_infra::Settings;
 use causeway_infra::avro::EventCodec;
-use causeway_projections::{InventoryProjection, ProjectionWorker};
+use causeway_projections::InventoryProjection;
 use causeway_relay::{Relay, checkpoint};
 use causeway_tests::bench::{arg, closed_loop, peak_rss_kb, percentile};
 use causeway_tests::process::RoleProcess;
@@ -159,14 +159,7 @@ async fn publish(settings: &Settings, pool: &PgPool) {
 
 /// Events applied per second by the live worker (default batching), for at most `seconds`.
 async fn live(settings: &Settings, pool: &PgPool, events: i64, seconds: u64) -> (i64, f64) {
-    let codec = EventCodec::new(&settings.registry).unwrap();
-    let worker = ProjectionWorker::new(
-        &settings.kafka,
-        &settings.telemetry,
-        pool.clone(),
-        codec,
-        InventoryProjection,
-    );
+    let worker = causeway_tests::projection_worker(settings, pool, InventoryProjection);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(worker.run(stopped));
     let applied = || async {

@@ -5,10 +5,9 @@
 use std::time::Duration;
 
 use causeway_infra::Settings;
-use causeway_infra::avro::EventCodec;
 use causeway_projections::{
     CustomersProjection, NotificationsProjection, OrdersProjection, PaymentsProjection, Projection,
-    ProjectionWorker, SagaTimelineProjection, WorkerConfig,
+    SagaTimelineProjection, WorkerConfig,
 };
 use sqlx::PgPool;
 use tokio::sync::watch;
@@ -37,19 +36,11 @@ impl Workers {
 
     /// Starts `projection` as a worker with its own stop channel.
     fn add<P: Projection>(&mut self, settings: &Settings, pool: &PgPool, projection: P) {
-        let codec = EventCodec::new(&settings.registry).unwrap();
         let config = WorkerConfig {
             batch_size: 50,
             ..WorkerConfig::default()
         };
-        let worker = ProjectionWorker::new(
-            &settings.kafka,
-            &settings.telemetry,
-            pool.clone(),
-            codec,
-            projection,
-        )
-        .with_config(config);
+        let worker = crate::projection_worker(settings, pool, projection).with_config(config);
         let (stop, stopped) = watch::channel(false);
         self.tasks.push(tokio::spawn(worker.run(stopped)));
         self.stops.push(stop);
