@@ -4,10 +4,12 @@
 //! Offsets are never committed automatically: every consumer commits (or stores) them itself
 //! once what it read is handled.
 
+use causeway_domain::EventStream;
 use causeway_infra::kafka::client_config;
 use causeway_infra::settings::KafkaSettings;
+use causeway_infra::topics::Topics;
 use rdkafka::ClientConfig;
-use rdkafka::consumer::ConsumerContext;
+use rdkafka::consumer::{Consumer, ConsumerContext};
 use rdkafka::error::KafkaResult;
 
 /// How a consumer is configured.
@@ -120,6 +122,21 @@ impl ConsumerConfig {
     {
         self.client_config(kafka).create_with_context(context)
     }
+}
+
+/// Subscribes `consumer` to the event topics of `streams`, under `kafka`'s topic prefix.
+pub fn subscribe<C: ConsumerContext>(
+    consumer: &impl Consumer<C>,
+    kafka: &KafkaSettings,
+    streams: &[EventStream],
+) -> KafkaResult<()> {
+    let topics = Topics::new(kafka);
+    let names: Vec<String> = streams
+        .iter()
+        .map(|s| topics.events(s.base_topic()))
+        .collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    consumer.subscribe(&names)
 }
 
 #[cfg(test)]

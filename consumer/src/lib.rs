@@ -6,7 +6,8 @@
 //!
 //! - [`config`]: [`ConsumerConfig`], a consumer's settings (group, `read_committed`, offset
 //!   handling, session timeout, metadata refresh, end-of-partition events, prefetch cap),
-//!   turned into librdkafka properties in one place.
+//!   turned into librdkafka properties in one place, and [`subscribe`] to the topics of
+//!   some event streams.
 //! - [`decode`]: a message into an [`Envelope`] of a [`ShopEvent`](causeway_domain::ShopEvent)
 //!   (key, `sequence`, Avro payload through the codec, headers through
 //!   `causeway_infra::kafka::headers`), and [`classify`]: the one poison-or-transient policy
@@ -25,7 +26,7 @@ pub mod decode;
 pub mod dlq;
 pub mod lag;
 
-pub use config::ConsumerConfig;
+pub use config::{ConsumerConfig, subscribe};
 pub use decode::{Envelope, Undecodable, classify, decode, decode_with};
 pub use dlq::{DeadLetterHeaders, DeadLetters, Owner};
 pub use lag::ConsumerLag;

@@ -20,7 +20,6 @@ use causeway_consumer::{
 use causeway_infra::avro::EventCodec;
 use causeway_infra::error::error_chain;
 use causeway_infra::settings::{KafkaSettings, TelemetrySettings};
-use causeway_infra::topics::Topics;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Message, OwnedMessage};
@@ -166,15 +165,7 @@ impl<P: Projection> ProjectionWorker<P> {
         };
         let consumer: BaseConsumer<SeekingContext> =
             config.create_with_context(&self.kafka, context)?;
-        let topics = Topics::new(&self.kafka);
-        let names: Vec<String> = self
-            .projection
-            .streams()
-            .into_iter()
-            .map(|s| topics.events(s.base_topic()))
-            .collect();
-        let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        consumer.subscribe(&names)?;
+        causeway_consumer::subscribe(&consumer, &self.kafka, &self.projection.streams())?;
         Ok(consumer)
     }
 

@@ -144,15 +144,7 @@ impl ParticipantWorker {
     fn consumer(&self) -> Result<StreamConsumer, SagaError> {
         let consumer: StreamConsumer =
             ConsumerConfig::member(self.group_id()).create(&self.kafka)?;
-        let topics = Topics::new(&self.kafka);
-        let names: Vec<String> = self
-            .participant
-            .streams()
-            .into_iter()
-            .map(|s| topics.events(s.base_topic()))
-            .collect();
-        let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        consumer.subscribe(&names)?;
+        causeway_consumer::subscribe(&consumer, &self.kafka, &self.participant.streams())?;
         Ok(consumer)
     }
 
