@@ -5,20 +5,26 @@
 //! The high watermark is asked of the broker (a `ListOffsets` round trip per partition, with
 //! the consumer's `read_committed` isolation, so it is the last stable offset); the next
 //! offset is the consumer's position, which librdkafka moves past transaction markers. The
-//! calls block: call [`ConsumerLag::tick`] from the consumer's own blocking thread.
+//! calls block (up to a second per partition): [`ConsumerLag::measure_beside`] makes them on
+//! a blocking thread of their own, beside the loop that consumes. Made inside that loop, the
+//! round trips of a consumer of four topics (24 partitions) held every batch back for as
+//! long as they took.
 //!
 //! While a [`ConsumerLag`] lives its consumer reports itself running to `/health/ready`
 //! (`causeway_infra::health::roles`); dropped after a failure, restarting (not ready);
 //! dropped because the platform stops, nothing (a later platform of the same scope in the
 //! same process does not inherit it).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use causeway_infra::health::roles::{self, RESTARTING, RUNNING};
 use causeway_infra::metrics::{CONSUMER_LAG, label};
 use rdkafka::consumer::{Consumer, ConsumerContext};
 use rdkafka::{Offset, TopicPartitionList};
+use tokio::runtime::Handle;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 /// How often the lag is measured.
 pub const REPORT_EVERY: Duration = Duration::from_secs(2);
@@ -48,6 +54,17 @@ impl ConsumerLag {
             every: REPORT_EVERY,
             last: None,
         }
+    }
+
+    /// Measures `consumer`'s lag now and every [`REPORT_EVERY`], on blocking threads of
+    /// `runtime`, until the returned [`Measuring`] is dropped; the consumer is reported
+    /// running meanwhile.
+    pub fn measure_beside<K, C>(self, consumer: Arc<K>, runtime: &Handle) -> Measuring
+    where
+        K: Consumer<C> + Send + Sync + 'static,
+        C: ConsumerContext + 'static,
+    {
+        Measuring(runtime.spawn(measure(self, consumer)))
     }
 
     /// Reports the lag if it was last reported long enough ago. Blocks for the broker's
@@ -99,6 +116,36 @@ impl Drop for ConsumerLag {
         } else {
             roles::report(&self.scope, &self.consumer, RESTARTING, false);
         }
+    }
+}
+
+/// Measuring a consumer's lag beside it; stops when dropped.
+#[derive(Debug)]
+pub struct Measuring(JoinHandle<()>);
+
+impl Drop for Measuring {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn measure<K, C>(mut lag: ConsumerLag, consumer: Arc<K>)
+where
+    K: Consumer<C> + Send + Sync + 'static,
+    C: ConsumerContext + 'static,
+{
+    loop {
+        let consumer = Arc::clone(&consumer);
+        match tokio::task::spawn_blocking(move || {
+            lag.tick(consumer.as_ref());
+            lag
+        })
+        .await
+        {
+            Ok(measured) => lag = measured,
+            Err(_) => return,
+        }
+        tokio::time::sleep(REPORT_EVERY).await;
     }
 }
 

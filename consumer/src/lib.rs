@@ -29,4 +29,4 @@ pub mod lag;
 pub use config::{ConsumerConfig, subscribe};
 pub use decode::{Envelope, Undecodable, classify, decode, decode_with};
 pub use dlq::{DeadLetterHeaders, DeadLetters, Owner};
-pub use lag::ConsumerLag;
+pub use lag::{ConsumerLag, Measuring};

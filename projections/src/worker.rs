@@ -135,14 +135,14 @@ impl<P: Projection> ProjectionWorker<P> {
         handle: &Handle,
         stop: &watch::Receiver<bool>,
     ) -> Result<(), ProjectionError> {
-        let consumer = self.consumer(handle)?;
+        let consumer = Arc::new(self.consumer(handle)?);
         let dead_letters =
             DeadLetters::new(&self.kafka, Owner::Projection(self.projection.name()))?;
         let scope = &self.kafka.topic_prefix;
         let name = format!("projection.{}", self.projection.name());
-        let mut lag = ConsumerLag::new(scope, name, stop);
+        let _measuring =
+            ConsumerLag::new(scope, name, stop).measure_beside(Arc::clone(&consumer), handle);
         while !stopping(stop) {
-            lag.tick(&consumer);
             let batch = self.next_batch(&consumer);
             if consumer.context().seek_failed() {
                 return Err(ProjectionError::SeekFailed);

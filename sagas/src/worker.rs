@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use causeway_consumer::lag::{self, ConsumerLag};
+use causeway_consumer::ConsumerLag;
 use causeway_consumer::{ConsumerConfig, DeadLetters, Owner, Undecodable, decode_with};
 use causeway_domain::{EventStream, SagaOutcome, ShopEvent};
 use causeway_infra::avro::EventCodec;
@@ -31,6 +31,7 @@ use futures::stream::{self, StreamExt};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
+use tokio::runtime::Handle;
 use tokio::sync::watch;
 use tracing::Instrument;
 use uuid::Uuid;
@@ -127,7 +128,7 @@ impl ParticipantWorker {
         let dead_letters = DeadLetters::new(&self.kafka, owner)?;
         // Reports the participant running to /health/ready, and its lag, until this returns.
         let running = ConsumerLag::new(&self.kafka.topic_prefix, owner.consumer(), stop);
-        let _measuring = AbortOnDrop(tokio::spawn(measure_lag(running, Arc::clone(&consumer))));
+        let _measuring = running.measure_beside(Arc::clone(&consumer), &Handle::current());
         loop {
             let batch = tokio::select! {
                 batch = self.next_batch(&consumer) => batch,
@@ -323,33 +324,6 @@ impl ParticipantWorker {
             sequence: envelope.sequence,
             event: envelope.event,
         })
-    }
-}
-
-/// Measures the consumer's lag every [`lag::REPORT_EVERY`] on a blocking thread (the broker
-/// calls block), until aborted; `lag` reports the participant running meanwhile.
-async fn measure_lag(mut lag: ConsumerLag, consumer: Arc<StreamConsumer>) {
-    loop {
-        tokio::time::sleep(lag::REPORT_EVERY).await;
-        let consumer = Arc::clone(&consumer);
-        match tokio::task::spawn_blocking(move || {
-            lag.tick(consumer.as_ref());
-            lag
-        })
-        .await
-        {
-            Ok(measured) => lag = measured,
-            Err(_) => return,
-        }
-    }
-}
-
-/// Aborts a task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 
