@@ -194,8 +194,12 @@ where
 }
 
 /// The `causeway` binary built alongside these tests (`cargo test --workspace` builds it):
-/// beside the running executable (a bench binary) or one level up (a test in `deps/`).
+/// beside the running executable (a bench binary) or one level up (a test in `deps/`), unless
+/// `CAUSEWAY_TEST_BINARY` names another (a benchmark comparing two builds).
 pub fn causeway_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("CAUSEWAY_TEST_BINARY") {
+        return PathBuf::from(path);
+    }
     let exe = std::env::current_exe().expect("test executable path");
     let beside = exe.parent().map(|dir| dir.join("causeway"));
     let above = exe
