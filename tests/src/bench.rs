@@ -1,5 +1,5 @@
-//! What the benchmark binaries (`src/bin/bench-*`) share: their arguments, a closed loop of
-//! concurrent clients, percentiles and a server's peak RSS.
+//! What the benchmark binaries (`src/bin/bench-*`) share: their arguments, an HTTP client for
+//! a started server, a closed loop of concurrent clients, percentiles and a server's peak RSS.
 
 use std::future::Future;
 use std::str::FromStr;
@@ -12,6 +12,16 @@ pub fn arg<T: FromStr>(name: &str) -> Option<T> {
         .position(|a| a == name)
         .and_then(|i| args.get(i + 1))
         .and_then(|v| v.parse().ok())
+}
+
+/// An HTTP client that keeps up to `clients` connections to `server`, once it listens.
+pub async fn client_for(server: &crate::process::RoleProcess, clients: usize) -> reqwest::Client {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients)
+        .build()
+        .expect("an HTTP client");
+    server.wait_until_live(&client).await;
+    client
 }
 
 /// Runs `clients` tasks for `duration`, each calling `call(client, k)` for its k-th request

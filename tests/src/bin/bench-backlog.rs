@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use causeway_infra::Settings;
 use causeway_infra::kafka::client_config;
 use causeway_projections::registry::{self, ProjectionInfo};
-use causeway_tests::bench::{arg, closed_loop, peak_rss_kb};
+use causeway_tests::bench::{arg, client_for, closed_loop, peak_rss_kb};
 use causeway_tests::process::RoleProcess;
 use causeway_tests::relay_support::isolated_relay_settings;
 use causeway_tests::{TestDatabase, free_port, register_customer, unique};
@@ -71,11 +71,7 @@ async fn place_orders(settings: &Settings, seconds: u64) -> (RoleProcess, usize)
         .port(free_port())
         .start();
     let base = server.base_url();
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(CLIENTS)
-        .build()
-        .unwrap();
-    server.wait_until_live(&client).await;
+    let client = client_for(&server, CLIENTS).await;
     let mut ids = Vec::with_capacity(CUSTOMERS);
     for i in 0..CUSTOMERS {
         ids.push(register_customer(&client, &base, &format!("Backlog {i}")).await);

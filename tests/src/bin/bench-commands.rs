@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use causeway_tests::bench::{arg, closed_loop, peak_rss_kb, percentile};
+use causeway_tests::bench::{arg, client_for, closed_loop, peak_rss_kb, percentile};
 use causeway_tests::process::RoleProcess;
 use causeway_tests::{TestDatabase, free_port, register_customer};
 use serde_json::json;
@@ -25,11 +25,7 @@ async fn main() {
         .port(port)
         .start();
     let base = server.base_url();
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(CLIENTS)
-        .build()
-        .unwrap();
-    server.wait_until_live(&client).await;
+    let client = client_for(&server, CLIENTS).await;
     let customers = Arc::new(register_customers(&client, &base).await);
 
     run_for(&client, &base, &customers, Duration::from_secs(2)).await; // warm-up

@@ -21,7 +21,7 @@ use causeway_infra::Settings;
 use causeway_infra::avro::EventCodec;
 use causeway_projections::InventoryProjection;
 use causeway_relay::{Relay, checkpoint};
-use causeway_tests::bench::{arg, closed_loop, peak_rss_kb, percentile};
+use causeway_tests::bench::{arg, client_for, closed_loop, peak_rss_kb, percentile};
 use causeway_tests::process::RoleProcess;
 use causeway_tests::relay_support::isolated_relay_settings;
 use causeway_tests::{TestDatabase, causeway_binary, free_port};
@@ -337,11 +337,7 @@ async fn read_api(db: &TestDatabase, ids: &Arc<Vec<String>>, seconds: u64) -> (f
         .env("CAUSEWAY_DATABASE__MAX_CONNECTIONS", CLIENTS.to_string())
         .start();
     let base = server.base_url();
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(CLIENTS)
-        .build()
-        .unwrap();
-    server.wait_until_live(&client).await;
+    let client = client_for(&server, CLIENTS).await;
     let get = {
         let (client, base) = (client.clone(), base.clone());
         move |id: String| {
