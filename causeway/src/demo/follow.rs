@@ -81,7 +81,7 @@ impl Demo {
                 if f.cancelled {
                     status == Some(OrderStatus::Cancelled)
                 } else {
-                    status.is_some_and(OrderStatus::is_final)
+                    reached_an_outcome(status)
                 }
             });
             if let Some(waiter) = reached.then(|| followed.remove(id)).flatten() {
@@ -117,5 +117,27 @@ pub(super) async fn follow(demo: Arc<Demo>) {
                 _ => break,
             }
         }
+    }
+}
+
+/// Whether an order in `status` has reached its saga's outcome (confirmed counts, though a
+/// confirmed order can still be cancelled).
+fn reached_an_outcome(status: Option<OrderStatus>) -> bool {
+    status.is_some_and(|status| !status.is_unfinished())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_outcome_status_ends_the_wait_and_no_other() {
+        let ended: Vec<&str> = OrderStatus::ALL
+            .into_iter()
+            .filter(|status| reached_an_outcome(Some(*status)))
+            .map(OrderStatus::as_str)
+            .collect();
+        assert_eq!(ended, ["confirmed", "rejected", "cancelled", "expired"]);
+        assert!(!reached_an_outcome(None));
     }
 }
