@@ -5,7 +5,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use axum::Router;
-use causeway_commands::api::{self, ApiConfig};
+use causeway_commands::api::{self, Admission, ApiConfig};
 use causeway_event_store::CommandStore;
 use causeway_infra::avro::EventCodec;
 use causeway_infra::health::HealthChecker;
@@ -68,8 +68,9 @@ impl Application {
             .merge(http::metrics::routes(metrics))
             .merge(http::openapi::routes())
             .layer(limit);
+        let admission = Admission::bounded(settings.admission.max_saga_backlog);
         if roles.has(Role::CommandApi) {
-            routes = routes.merge(command_api(settings, &pool));
+            routes = routes.merge(command_api(settings, &pool, admission.clone()));
         }
         if roles.has(Role::ReadApi) {
             routes = routes.merge(causeway_read_api::router(
@@ -78,7 +79,13 @@ impl Application {
             ));
         }
         let router = with_layers(routes, settings);
-        let workers = workers(settings, roles, &pool)?;
+        let mut workers = workers(settings, roles, &pool)?;
+        if roles.has(Role::CommandApi) && admission.is_bounded() {
+            let (settings, kafka) = (settings.admission.clone(), settings.kafka.clone());
+            workers.push(Box::new(move |stop| {
+                Box::pin(crate::admission::run(admission, settings, kafka, stop))
+            }));
+        }
         Ok(Self {
             listener,
             router,
@@ -154,10 +161,11 @@ fn with_layers(router: Router, settings: &Settings) -> Router {
 
 /// The command API. It enforces `http.body_limit_bytes` itself, so that its 413 is
 /// problem+json like its other errors: it is merged outside the `RequestBodyLimitLayer`.
-fn command_api(settings: &Settings, pool: &PgPool) -> Router {
+fn command_api(settings: &Settings, pool: &PgPool, admission: Admission) -> Router {
     let store = CommandStore::from_settings(pool.clone(), &settings.event_store);
     let mut config = ApiConfig::new(settings.http.body_limit_bytes);
     config.order_timeout = Duration::from_millis(settings.sagas.order_timeout_ms);
+    config.admission = admission;
     api::router(store, pool.clone(), config)
 }
 

@@ -1,6 +1,7 @@
 //! The `causeway` binary as a library, so tests start the platform exactly as the binary does.
 //!
 //! - [`cli`]: the command line (`migrate`, `serve`, …), parsed with clap.
+//! - [`admission`]: measures the saga backlog for the command API's admission gate.
 //! - [`app`]: [`app::Application`], the HTTP server every role is mounted on:
 //!   `build(settings)`, `port()`, `run_until_stopped()`.
 //! - [`roles`]: the roles `serve --roles` can pick (command-api, relay, projections, sagas, read-api).
@@ -12,6 +13,7 @@
 //! - [`dlq`]: `dlq list|redrive`: the dead-letter topics.
 //! - [`demo`]: `demo`: shop traffic against a running platform, with a live summary.
 
+pub mod admission;
 pub mod app;
 pub mod cli;
 pub mod demo;

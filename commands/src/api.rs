@@ -23,8 +23,10 @@
 //!   found), then the store.
 //! - `idempotency`: `Idempotency-Key` handling (docs/adr/0005) over the event store's
 //!   idempotency records.
+//! - `admission`: [`Admission`], refusing new orders while the sagas are too far behind.
 //! - `answer`: success and stored answers; `error`: [`ApiError`] and its HTTP mapping.
 
+mod admission;
 mod answer;
 mod context;
 mod error;
@@ -43,6 +45,7 @@ use causeway_event_store::CommandStore;
 use causeway_event_store::idempotency::IdempotencyRecords;
 use sqlx::PgPool;
 
+pub use admission::Admission;
 pub use answer::{CONSISTENCY_TOKEN, IDEMPOTENT_REPLAYED};
 pub use context::{ANONYMOUS, CALLER, CORRELATION_ID, IDEMPOTENCY_KEY, TRACEPARENT};
 pub use error::ApiError;
@@ -58,6 +61,8 @@ pub struct ApiConfig {
     /// How long a request waits for another one with the same idempotency key to finish
     /// before answering 409 `request_in_progress`.
     pub idempotency_wait: Duration,
+    /// When new orders are refused (by default never).
+    pub admission: Admission,
 }
 
 impl ApiConfig {
@@ -72,6 +77,7 @@ impl ApiConfig {
             body_limit_bytes,
             order_timeout: Self::DEFAULT_ORDER_TIMEOUT,
             idempotency_wait: Self::DEFAULT_IDEMPOTENCY_WAIT,
+            admission: Admission::open(),
         }
     }
 }

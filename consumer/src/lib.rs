@@ -15,6 +15,7 @@
 //! - [`dlq`]: [`DeadLetters`], the producer to `<topic>.dlq` that keeps the message and adds
 //!   why, who and where (the `causeway.dlq.*` headers; the older `dlq_*` names still read),
 //!   and counts it.
+//! - [`delay`]: the `received` and `handled` stages of the per-hop latency breakdown.
 //! - [`lag`]: [`ConsumerLag`], each consumer's lag per partition as a metric, and its
 //!   running/restarting report to `/health/ready`.
 //!
@@ -23,6 +24,7 @@
 
 pub mod config;
 pub mod decode;
+pub mod delay;
 pub mod dlq;
 pub mod lag;
 

@@ -1,6 +1,8 @@
 //! Kafka client configuration: one place that turns settings into librdkafka properties;
-//! topic creation; and [`headers`], the typed headers of an event record.
+//! topic creation; [`headers`], the typed headers of an event record; and [`backlog`], how
+//! far some consumer groups are behind.
 
+pub mod backlog;
 pub mod headers;
 
 use std::time::Duration;

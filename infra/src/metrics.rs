@@ -13,7 +13,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::InfraError;
 
@@ -53,8 +53,20 @@ pub const PROJECTION_DEAD_LETTERS: &str = "causeway_projection_dead_letters_tota
 /// Messages a saga participant dead-lettered, by `participant` and source `topic`.
 pub const SAGA_DEAD_LETTERS: &str = "causeway_saga_dead_letters_total";
 
+/// Seconds from an event being stored (its `recorded_at`) to a stage of its way through the
+/// pipeline, by `stage` (see [`stage`]) and `consumer` (`relay`, or the projection or saga
+/// participant): the per-hop breakdown of a saga's latency.
+pub const EVENT_DELAY: &str = "causeway_event_delay_seconds";
+
+/// Orders the command API refused because the sagas were too far behind.
+pub const ADMISSION_REFUSED: &str = "causeway_admission_refused_total";
+/// Messages the saga participants have left to handle, as admission control last measured.
+pub const ADMISSION_BACKLOG: &str = "causeway_admission_saga_backlog_messages";
+
 /// Label names.
 pub mod label {
+    /// Where an event is on its way, for [`super::EVENT_DELAY`].
+    pub const STAGE: &str = "stage";
     /// The matched route, e.g. `/api/orders/{id}/cancel`; `unmatched` for a 404 of no route.
     pub const ROUTE: &str = "route";
     /// The HTTP method.
@@ -97,9 +109,24 @@ pub mod outcome {
     pub const ERROR: &str = "error";
 }
 
+/// Values of the `stage` label of [`EVENT_DELAY`], in the order an event reaches them.
+pub mod stage {
+    /// Kafka acknowledged it (relay): readable by consumers from here on.
+    pub const PUBLISHED: &str = "published";
+    /// A consumer received it.
+    pub const RECEIVED: &str = "received";
+    /// A consumer's effect of it is stored (a saga's command, a projection's rows).
+    pub const HANDLED: &str = "handled";
+}
+
 /// Upper bounds of the latency histogram buckets, in seconds.
 const LATENCY_BUCKETS: [f64; 14] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+/// Finer buckets for [`EVENT_DELAY`]: its hops take milliseconds.
+const DELAY_BUCKETS: [f64; 18] = [
+    0.001, 0.002, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0,
+    10.0, 30.0,
 ];
 /// How often idle histogram samples are folded into their buckets.
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
@@ -116,6 +143,9 @@ pub fn install() -> Result<PrometheusHandle, InfraError> {
     }
     let recorder = PrometheusBuilder::new()
         .set_buckets(&LATENCY_BUCKETS)
+        .and_then(|b| {
+            b.set_buckets_for_metric(Matcher::Full(EVENT_DELAY.to_owned()), &DELAY_BUCKETS)
+        })
         .map_err(|e| InfraError::Telemetry(format!("metrics buckets: {e}")))?
         .build_recorder();
     let handle = recorder.handle();
@@ -171,6 +201,19 @@ fn describe() {
         "Aggregate snapshots written, by aggregate."
     );
     describe_counter!(RELAY_PUBLISHED, "Events the relay published to Kafka.");
+    describe_counter!(
+        ADMISSION_REFUSED,
+        "Orders refused (503) because the saga participants were too far behind."
+    );
+    describe_gauge!(
+        ADMISSION_BACKLOG,
+        "Messages the saga participants have left to handle, as last measured for admission."
+    );
+    describe_histogram!(
+        EVENT_DELAY,
+        Unit::Seconds,
+        "From an event being stored to a stage of its way (published, received, handled), by stage and consumer."
+    );
     describe_gauge!(
         RELAY_LAG,
         "Newest stored global position minus the newest published one."

@@ -40,6 +40,20 @@ pub struct Settings {
     pub health: HealthSettings,
     /// The query API.
     pub read_api: ReadApiSettings,
+    /// When the command API refuses new orders.
+    pub admission: AdmissionSettings,
+}
+
+/// Admission control: the command API refuses new orders (503 with `Retry-After`) while the
+/// saga participants are further behind than a bound, instead of accepting orders that
+/// would expire in their queue.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AdmissionSettings {
+    /// Most messages the saga participants' groups may have left to handle, summed, before
+    /// new orders are refused; 0 admits every order.
+    pub max_saga_backlog: u64,
+    /// How often the backlog is measured.
+    pub measure_every_ms: u64,
 }
 
 /// The query API's knobs.
@@ -182,6 +196,10 @@ pub struct SagaSettings {
 /// The relay: how it batches, where it keeps its checkpoint, how it elects one leader.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RelaySettings {
+    /// How the relay delivers to Kafka: `idempotent` (the default) or `transactional`
+    /// (ADR 0018).
+    #[serde(default)]
+    pub delivery: RelayDelivery,
     /// Most events published in one Kafka transaction.
     pub batch_size: u32,
     /// Events read from the store and encoded at once (a page); a transaction takes pages
@@ -200,6 +218,32 @@ pub struct RelaySettings {
     pub lock_key: i64,
     /// How often a standby tries to take the lock.
     pub standby_retry_ms: u64,
+}
+
+/// How the relay delivers events to Kafka (ADR 0018).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RelayDelivery {
+    /// An idempotent producer (`acks=all`, gapless): each event is in Kafka once per relay
+    /// session and in per-aggregate order; a relay crash republishes the events after the
+    /// last checkpoint, so a plain consumer can see that suffix twice. Every Causeway
+    /// consumer makes its effect once by (aggregate, sequence). One broker round trip per
+    /// hop.
+    #[default]
+    Idempotent,
+    /// A Kafka transaction per batch, with the checkpoint: `read_committed` consumers see
+    /// every event exactly once, at the cost of a transaction commit (~100 ms here) per hop.
+    Transactional,
+}
+
+impl RelayDelivery {
+    /// Its name in the settings: `idempotent` or `transactional`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Idempotent => "idempotent",
+            Self::Transactional => "transactional",
+        }
+    }
 }
 
 /// Logging and tracing.

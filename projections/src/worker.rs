@@ -37,7 +37,8 @@ use context::SeekingContext;
 pub struct WorkerConfig {
     /// Most messages applied in one transaction.
     pub batch_size: usize,
-    /// Longest a batch waits to fill once its first message arrived.
+    /// Longest a batch waits to fill once its first message arrived (zero: it takes what
+    /// has already arrived, so an idle read model is current within one round trip).
     pub batch_wait: Duration,
     /// Pause before rebuilding the consumer after a failure.
     pub retry_pause: Duration,
@@ -51,7 +52,7 @@ impl Default for WorkerConfig {
     fn default() -> Self {
         Self {
             batch_size: 500,
-            batch_wait: Duration::from_millis(20),
+            batch_wait: Duration::ZERO,
             retry_pause: Duration::from_secs(1),
             replay_age: Duration::from_secs(600),
         }
@@ -169,15 +170,13 @@ impl<P: Projection> ProjectionWorker<P> {
         Ok(consumer)
     }
 
-    /// Up to `batch_size` messages, waiting at most `batch_wait` once the first arrived.
+    /// Up to `batch_size` messages: waits up to [`POLL`] for the first, then takes what else
+    /// arrives within `batch_wait` (by default nothing more than has already arrived).
     fn next_batch(&self, consumer: &BaseConsumer<SeekingContext>) -> Vec<OwnedMessage> {
         let mut batch = Vec::new();
         let mut deadline = Instant::now() + POLL;
         while batch.len() < self.config.batch_size {
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
             let polled = consumer.poll(left);
             if consumer.context().take_revoked() {
                 // The next assignment seeks back to the stored offsets: these are stale.
@@ -191,6 +190,7 @@ impl<P: Projection> ProjectionWorker<P> {
                     batch.push(message.detach());
                 }
                 Some(Err(error)) => log_poll_error(self.projection.name(), &error),
+                None if left.is_zero() || !batch.is_empty() => break,
                 None => {}
             }
         }
@@ -219,6 +219,7 @@ impl<P: Projection> ProjectionWorker<P> {
             });
             match decoded.await {
                 Ok(envelope) => {
+                    causeway_consumer::delay::received(name, envelope.headers.recorded_at);
                     spans.applied(message, &event_info(&envelope));
                     events.push(envelope);
                 }
@@ -234,6 +235,9 @@ impl<P: Projection> ProjectionWorker<P> {
         self.projection.apply_batch(&mut tx, &events).await?;
         offsets::store(&mut tx, name, &next).await?;
         tx.commit().await?;
+        for envelope in &events {
+            causeway_consumer::delay::handled(name, envelope.headers.recorded_at);
+        }
         tracing::debug!(projection = name, events = events.len(), "batch applied");
         Ok(())
     }

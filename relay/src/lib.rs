@@ -18,41 +18,70 @@
 
 pub mod checkpoint;
 mod error;
+mod idempotent;
 pub mod leader;
 pub mod publisher;
 mod reader;
 mod spans;
+mod transactional;
+mod wake;
 
 use std::time::Duration;
 
 use causeway_domain::EventStream;
-use causeway_event_store::Position;
 use causeway_event_store::commit_order;
 use causeway_infra::avro::EventCodec;
 use causeway_infra::health::roles::relay_leads;
 use causeway_infra::kafka::{TopicSpec, ensure_topics};
 use causeway_infra::metrics::{RELAY_LAG, RELAY_PUBLISHED};
-use causeway_infra::settings::{DatabaseSettings, KafkaSettings, RelaySettings};
+use causeway_infra::settings::{DatabaseSettings, KafkaSettings, RelayDelivery, RelaySettings};
 use causeway_infra::topics::Topics;
 use sqlx::PgPool;
-use tokio::sync::mpsc::{self, error::TryRecvError};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 pub use error::RelayError;
 use leader::Leadership;
-use publisher::TransactionalPublisher;
-use reader::{Page, PageResult, Reader, ReaderConfig};
+use reader::ReaderConfig;
+use wake::Wake;
 
 const STEP_DOWN_PAUSE: Duration = Duration::from_secs(1);
 const LOCK_CHECK_EVERY: Duration = Duration::from_secs(1);
 
-/// What one committed transaction published.
-struct Published {
-    events: usize,
-    last: Position,
-    /// The highest global position among its events.
+/// One term as leader: what both delivery loops check between batches.
+struct Term<'r> {
+    relay: &'r Relay,
+    leadership: &'r mut Leadership,
+    stop: &'r mut watch::Receiver<bool>,
+    lock_checked: Instant,
+    /// The highest global position published this term (for the lag gauge).
     newest: i64,
+}
+
+impl Term<'_> {
+    /// Whether the relay was told to stop.
+    fn stopping(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    /// Every [`LOCK_CHECK_EVERY`]: fails when the leader lock is lost, and reports the lag.
+    async fn check_lock(&mut self) -> Result<(), RelayError> {
+        if self.lock_checked.elapsed() < LOCK_CHECK_EVERY {
+            return Ok(());
+        }
+        if !self.leadership.still_held().await {
+            return Err(RelayError::LostLeadership);
+        }
+        self.lock_checked = Instant::now();
+        self.relay.report_lag(self.newest).await;
+        Ok(())
+    }
+
+    /// Counts `events` published, the newest at global position `newest`.
+    fn published(&mut self, events: usize, newest: i64) {
+        metrics::counter!(RELAY_PUBLISHED).increment(events as u64);
+        self.newest = self.newest.max(newest);
+    }
 }
 
 /// The relay role.
@@ -122,137 +151,31 @@ impl Relay {
         stop: &mut watch::Receiver<bool>,
     ) -> Result<(), RelayError> {
         ensure_topics(&self.kafka, &self.topic_specs()).await?;
-        // Fence any earlier producer before reading the checkpoint it may still have written.
-        let publisher = TransactionalPublisher::start(&self.settings, &self.kafka).await?;
-        let position = checkpoint::read(&self.settings, &self.kafka).await?;
-        tracing::info!(?position, "relay resumes after its checkpoint");
-        let settings = &self.settings;
-        let page_size = settings.page_size.clamp(1, settings.batch_size.max(1));
-        // The reader stops when it is dropped, on any return from here.
-        let (_reader, mut pages) = Reader::start(
-            ReaderConfig {
-                pool: self.pool.clone(),
-                codec: self.codec.clone(),
-                topics: self.topics.clone(),
-                page_size,
-                poll: Duration::from_millis(settings.poll_interval_ms),
-                ahead: (settings.batch_size / page_size) as usize + 1,
-            },
-            position,
-        );
-        let mut lock_checked = Instant::now();
-        let mut newest = position.global_position;
-        let mut carried = None;
-        loop {
-            if *stop.borrow() {
-                return Ok(());
-            }
-            if lock_checked.elapsed() >= LOCK_CHECK_EVERY {
-                if !leadership.still_held().await {
-                    return Err(RelayError::LostLeadership);
-                }
-                lock_checked = Instant::now();
-                self.report_lag(newest).await;
-            }
-            let first = match carried.take() {
-                Some(page) => page,
-                None => tokio::select! {
-                    page = pages.recv() => page.ok_or_else(reader_gone)??,
-                    changed = stop.changed() => {
-                        if changed.is_err() || *stop.borrow() {
-                            return Ok(());
-                        }
-                        continue;
-                    }
-                    () = tokio::time::sleep(LOCK_CHECK_EVERY) => continue,
-                },
-            };
-            if first.events.is_empty() {
-                continue;
-            }
-            publisher.begin().await?;
-            let published = match self
-                .transact(&publisher, &mut pages, first, &mut carried)
-                .await
-            {
-                Ok(published) => published,
-                Err(error) => {
-                    publisher.abort_if_possible(&error).await;
-                    return Err(error);
-                }
-            };
-            metrics::counter!(RELAY_PUBLISHED).increment(published.events as u64);
-            newest = newest.max(published.newest);
-            tracing::debug!(events = published.events, last = ?published.last, "relay published a batch");
+        let mut term = Term {
+            relay: self,
+            leadership,
+            stop,
+            lock_checked: Instant::now(),
+            newest: 0,
+        };
+        match self.settings.delivery {
+            RelayDelivery::Idempotent => idempotent::lead(&mut term).await,
+            RelayDelivery::Transactional => transactional::lead(&mut term).await,
         }
     }
 
-    /// Fills the open transaction, starting with `first`: pages already read go in, and while
-    /// the reader is behind (its last page was full) the transaction waits for the next one,
-    /// until it holds `batch_size` events or is `transaction_max_ms` old. Then it commits
-    /// with the checkpoint of its last event. A page that does not fit whole is split: its
-    /// rest is left in `carried`, first in the next transaction.
-    ///
-    /// Caught up, it commits as soon as the waiting events are in, so each saga step waits
-    /// for the relay no longer than before; behind, the ~50 ms each commit costs the broker
-    /// (its transaction markers) is spread over many pages, and the reader reads and encodes
-    /// the next pages meanwhile.
-    async fn transact(
-        &self,
-        publisher: &TransactionalPublisher,
-        pages: &mut mpsc::Receiver<PageResult>,
-        first: Page,
-        carried: &mut Option<Page>,
-    ) -> Result<Published, RelayError> {
-        let settings = &self.settings;
-        let limit = settings.batch_size.max(1) as usize;
-        let deadline = Instant::now() + Duration::from_millis(settings.transaction_max_ms);
-        let mut published = Published {
-            events: 0,
-            last: Position::default(),
-            newest: 0,
-        };
-        // Open until the transaction has committed (or failed).
-        let mut spans = Vec::new();
-        let mut page = first;
-        loop {
-            let room = limit - published.events;
-            if page.events.len() > room {
-                *carried = Some(Page {
-                    events: page.events.split_off(room),
-                    full: page.full,
-                    span: page.span.clone(),
-                });
-            }
-            let behind = page.full;
-            let mut records = Vec::with_capacity(page.events.len());
-            for event in page.events {
-                published.last = event.position;
-                published.newest = published.newest.max(event.position.global_position);
-                records.push(event.record);
-                spans.extend(event.span);
-            }
-            spans.push(page.span);
-            published.events += records.len();
-            publisher.produce(records).await?;
-            if carried.is_some() || published.events >= limit || Instant::now() >= deadline {
-                break;
-            }
-            page = match pages.try_recv() {
-                Ok(next) => next?,
-                Err(TryRecvError::Empty) if behind => {
-                    match tokio::time::timeout_at(deadline, pages.recv()).await {
-                        Ok(next) => next.ok_or_else(reader_gone)??,
-                        Err(_) => break,
-                    }
-                }
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => return Err(reader_gone()),
-            };
+    /// The reader's configuration: pages of at most `page_size`, `ahead` of them read ahead,
+    /// woken by `wake` when events are stored.
+    fn reader_config(&self, page_size: u32, ahead: usize, wake: Wake) -> ReaderConfig {
+        ReaderConfig {
+            pool: self.pool.clone(),
+            codec: self.codec.clone(),
+            topics: self.topics.clone(),
+            page_size,
+            poll: Duration::from_millis(self.settings.poll_interval_ms),
+            ahead,
+            wake,
         }
-        publisher.commit(published.last).await?;
-        drop(spans);
-        Ok(published)
     }
 
     /// Every topic the relay writes: the checkpoint, and each events topic with its DLQ.

@@ -1,6 +1,7 @@
 //! The reading side of the relay: a task that reads pages of committed events in commit
 //! order and encodes them (Avro value, headers, publish spans) on a blocking thread, ahead of
-//! the publisher, through a bounded channel.
+//! the publisher, through a bounded channel. Caught up, it waits for a wake-up (`wake`: new
+//! events were stored) or the poll interval, whichever comes first.
 //!
 //! It only ever reads ahead: what it has read is published (and checkpointed) by the
 //! publisher, in the order it was read. When the publisher fails the relay steps down, this
@@ -12,6 +13,7 @@ use causeway_event_store::commit_order::{self, Position, StoredEvent};
 use causeway_infra::avro::EventCodec;
 use causeway_infra::kafka::headers::EventHeaders;
 use causeway_infra::topics::Topics;
+use chrono::{DateTime, Utc};
 use rdkafka::message::OwnedHeaders;
 use sqlx::PgPool;
 use std::time::Duration;
@@ -22,11 +24,20 @@ use tracing::Span;
 use super::RelayError;
 use super::publisher::OutgoingRecord;
 use super::spans::PageSpans;
+use super::wake::Wake;
+
+/// After a wake-up, the reader looks this often (for up to its poll interval) even when it
+/// finds nothing: the notified event waits until every transaction older than its own has
+/// ended (the commit order reads below `pg_snapshot_xmin`), which takes a few milliseconds
+/// while other writers are busy.
+const RETRY_EVERY: Duration = Duration::from_millis(2);
 
 /// One event ready to produce, with its place in commit order and its publish span.
 pub(super) struct Encoded {
     pub(super) record: OutgoingRecord,
     pub(super) position: Position,
+    /// When it was stored.
+    pub(super) recorded_at: DateTime<Utc>,
     /// Open until the event's transaction has committed (or failed).
     pub(super) span: Option<Span>,
 }
@@ -74,6 +85,8 @@ pub(super) struct ReaderConfig {
     pub(super) poll: Duration,
     /// Pages read ahead of the publisher, at most.
     pub(super) ahead: usize,
+    /// Wakes the reader when events are stored.
+    pub(super) wake: Wake,
 }
 
 impl Reader {
@@ -92,6 +105,8 @@ async fn read(config: ReaderConfig, mut after: Position, pages: mpsc::Sender<Pag
     // The page being encoded on a blocking thread while the next one is read.
     let mut encoding: Option<JoinHandle<PageResult>> = None;
     let mut behind = false;
+    // Set by a wake-up: until then, look again soon even if a look finds nothing.
+    let mut eager_until: Option<tokio::time::Instant> = None;
     loop {
         let read = commit_order::fetch_after(&config.pool, after, config.page_size).await;
         if let Some(page) = encoding.take() {
@@ -115,10 +130,15 @@ async fn read(config: ReaderConfig, mut after: Position, pages: mpsc::Sender<Pag
             if std::mem::take(&mut behind) && pages.send(Ok(Page::caught_up())).await.is_err() {
                 return;
             }
+            let now = tokio::time::Instant::now();
+            let eager = eager_until.is_some_and(|until| now < until);
+            let wait = if eager { RETRY_EVERY } else { config.poll };
             tokio::select! {
-                () = tokio::time::sleep(config.poll) => continue,
+                () = config.wake.notified() => eager_until = Some(now + config.poll),
+                () = tokio::time::sleep(wait) => {}
                 () = pages.closed() => return,
             }
+            continue;
         };
         after = last;
         behind = events.len() >= config.page_size as usize;
@@ -154,6 +174,7 @@ async fn encode_page(
                 value,
             },
             position: event.position(),
+            recorded_at: event.recorded_at,
             span,
         });
     }

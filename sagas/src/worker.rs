@@ -15,7 +15,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use causeway_consumer::ConsumerLag;
 use causeway_consumer::{ConsumerConfig, DeadLetters, Owner, Undecodable, decode_with};
@@ -27,9 +27,11 @@ use causeway_infra::settings::{KafkaSettings, SagaSettings, TelemetrySettings};
 use causeway_infra::telemetry::{self, EventTrace};
 use causeway_infra::topics::Topics;
 use chrono::{DateTime, Utc};
+use futures::FutureExt;
 use futures::stream::{self, StreamExt};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::error::KafkaResult;
+use rdkafka::message::{BorrowedMessage, Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::runtime::Handle;
 use tokio::sync::watch;
@@ -40,7 +42,6 @@ use crate::SagaError;
 use crate::reaction::{Participant, Reaction};
 use crate::reactor::{Cause, Outcome, Reactor};
 
-const BATCH_WAIT: Duration = Duration::from_millis(20);
 const RESTART_PAUSE: Duration = Duration::from_secs(1);
 
 /// Runs one participant until told to stop.
@@ -99,7 +100,7 @@ impl ParticipantWorker {
 
     /// The consumer group: `<kafka.topic_prefix>saga.<participant>`.
     pub fn group_id(&self) -> String {
-        format!("{}saga.{}", self.kafka.topic_prefix, self.participant)
+        group_id(&self.kafka, self.participant)
     }
 
     /// Consumes until `stop` turns true; a failure rebuilds the consumer, which resumes from
@@ -149,33 +150,30 @@ impl ParticipantWorker {
         Ok(consumer)
     }
 
-    /// Waits for a message, then takes what else arrives within a short wait, up to the
-    /// configured batch size.
+    /// Waits for a message, then takes what else has already arrived, up to the configured
+    /// batch size. No wait for more: at idle a reaction starts at once, and under load the
+    /// messages that arrived while the previous batch ran make the next one large.
     async fn next_batch(&self, consumer: &StreamConsumer) -> Vec<OwnedMessage> {
         let mut batch = Vec::new();
-        let mut until: Option<Instant> = None;
+        while batch.is_empty() {
+            self.take(consumer.recv().await, &mut batch);
+        }
         while batch.len() < self.batch_size.max(1) {
-            let received = match until {
-                None => consumer.recv().await,
-                Some(until) => {
-                    let left = until.saturating_duration_since(Instant::now());
-                    match tokio::time::timeout(left, consumer.recv()).await {
-                        Ok(received) => received,
-                        Err(_) => break,
-                    }
-                }
-            };
-            match received {
-                Ok(message) => {
-                    batch.push(message.detach());
-                    until.get_or_insert_with(|| Instant::now() + BATCH_WAIT);
-                }
-                Err(error) => {
-                    tracing::debug!(participant = self.participant.name(), %error, "kafka poll error");
-                }
+            match consumer.recv().now_or_never() {
+                Some(received) => self.take(received, &mut batch),
+                None => break,
             }
         }
         batch
+    }
+
+    fn take(&self, received: KafkaResult<BorrowedMessage<'_>>, batch: &mut Vec<OwnedMessage>) {
+        match received {
+            Ok(message) => batch.push(message.detach()),
+            Err(error) => {
+                tracing::debug!(participant = self.participant.name(), %error, "kafka poll error");
+            }
+        }
     }
 
     /// Decodes the batch, then runs its reactions grouped by the aggregate they act on:
@@ -220,9 +218,19 @@ impl ParticipantWorker {
         for (at, failure) in failures {
             failed.entry(at).or_insert(failure);
         }
-        for (at, failure) in failed {
+        for (at, failure) in &failed {
             let reason = format!("reaction failed after retries: {failure}");
-            dead_letters.send(handled[at].message, &reason).await?;
+            dead_letters.send(handled[*at].message, &reason).await?;
+        }
+        let done = handled
+            .iter()
+            .enumerate()
+            .filter(|(at, _)| !failed.contains_key(at));
+        for (_, prepared) in done {
+            causeway_consumer::delay::handled(
+                self.participant.name(),
+                prepared.incoming.recorded_at,
+            );
         }
         Ok(())
     }
@@ -265,6 +273,7 @@ impl ParticipantWorker {
     /// trace.
     async fn prepare<'m>(&self, message: &'m OwnedMessage) -> Result<Handled<'m>, Undecodable> {
         let incoming = self.decode(message).await?;
+        causeway_consumer::delay::received(self.participant.name(), incoming.recorded_at);
         let reactions = self
             .participant
             .react(&incoming.aggregate_id, &incoming.event)
@@ -325,6 +334,11 @@ impl ParticipantWorker {
             event: envelope.event,
         })
     }
+}
+
+/// The consumer group of `participant`: `<kafka.topic_prefix>saga.<participant>`.
+pub fn group_id(kafka: &KafkaSettings, participant: Participant) -> String {
+    format!("{}saga.{}", kafka.topic_prefix, participant)
 }
 
 /// Counts a saga outcome when the order participant sees an order's final event (each order

@@ -190,6 +190,7 @@ fn settings_env(roles: &str, settings: &Settings) -> Vec<(String, String)> {
         let relay = &settings.relay;
         vars.extend([
             ("RELAY__CHECKPOINT_TOPIC", relay.checkpoint_topic.clone()),
+            ("RELAY__DELIVERY", relay.delivery.as_str().to_owned()),
             ("RELAY__TRANSACTIONAL_ID", relay.transactional_id.clone()),
             ("RELAY__LOCK_KEY", relay.lock_key.to_string()),
             ("RELAY__BATCH_SIZE", relay.batch_size.to_string()),

@@ -59,6 +59,19 @@ pub enum ApiError {
         /// How many times the command was decided.
         attempts: u32,
     },
+    /// The sagas are further behind than admission control allows: a new order now would
+    /// likely expire before it finishes.
+    #[error(
+        "the platform is behind: the sagas have {backlog} messages left to handle (bound {bound}); retry after {retry_after_secs} s"
+    )]
+    Overloaded {
+        /// Messages left, as last measured.
+        backlog: u64,
+        /// The configured bound.
+        bound: u64,
+        /// When to try again.
+        retry_after_secs: u64,
+    },
     /// Anything else: opaque to the client, logged once with its cause chain.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
@@ -122,6 +135,17 @@ impl ApiError {
                 "version_conflict",
                 Some(json!({ "attempts": attempts })),
             ),
+            Self::Overloaded {
+                backlog,
+                bound,
+                retry_after_secs,
+            } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                Some(
+                    json!({ "backlog": backlog, "bound": bound, "retry_after_secs": retry_after_secs }),
+                ),
+            ),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error", None),
         }
     }
@@ -140,7 +164,19 @@ impl IntoResponse for ApiError {
             // The one place a 500 is logged; the client sees nothing of the cause.
             tracing::error!(error = %error_chain(&self), "command API internal error");
         }
-        self.to_answer().into_response()
+        let retry_after = match &self {
+            Self::Overloaded {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            _ => None,
+        };
+        let mut response = self.to_answer().into_response();
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }
 

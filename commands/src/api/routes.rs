@@ -163,6 +163,7 @@ async fn restock(
             headers(("X-Consistency-Token" = u64, description = "The aggregate's new version"),
                 ("X-Correlation-Id" = String, description = "The correlation id, echoed or assigned"))),
         UnknownAggregate,
+        Overloaded,
         CommandProblems,
     ),
 )]
@@ -170,6 +171,7 @@ async fn place_order(
     State(api): State<CommandApi>,
     request: CommandRequest<PlaceOrderRequest>,
 ) -> Answered {
+    api.config.admission.admit()?;
     let order = request.body.parse()?;
     let context = &request.context;
     let id =
@@ -262,6 +264,18 @@ impl utoipa::IntoResponses for CommandProblems {
             ),
             (500, "Internal error (opaque)"),
         ])
+    }
+}
+
+/// The problem of a new order refused by admission control (documentation only).
+struct Overloaded;
+
+impl utoipa::IntoResponses for Overloaded {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        problem_responses(&[(
+            503,
+            "The sagas are further behind than admission control allows (`overloaded`); retry after the `Retry-After` seconds",
+        )])
     }
 }
 
