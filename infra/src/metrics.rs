@@ -111,6 +111,9 @@ pub mod outcome {
 
 /// Values of the `stage` label of [`EVENT_DELAY`], in the order an event reaches them.
 pub mod stage {
+    /// The relay read it from the event store (its transaction, and every older one, had
+    /// ended).
+    pub const READ: &str = "read";
     /// Kafka acknowledged it (relay): readable by consumers from here on.
     pub const PUBLISHED: &str = "published";
     /// A consumer received it.

@@ -12,6 +12,7 @@ use causeway_domain::EventStream;
 use causeway_event_store::commit_order::{self, Position, StoredEvent};
 use causeway_infra::avro::EventCodec;
 use causeway_infra::kafka::headers::EventHeaders;
+use causeway_infra::metrics::{EVENT_DELAY, label, stage};
 use causeway_infra::topics::Topics;
 use chrono::{DateTime, Utc};
 use rdkafka::message::OwnedHeaders;
@@ -142,6 +143,7 @@ async fn read(config: ReaderConfig, mut after: Position, pages: mpsc::Sender<Pag
         };
         after = last;
         behind = events.len() >= config.page_size as usize;
+        record_read(&events);
         let codec = config.codec.clone();
         let topics = config.topics.clone();
         let runtime = tokio::runtime::Handle::current();
@@ -151,6 +153,21 @@ async fn read(config: ReaderConfig, mut after: Position, pages: mpsc::Sender<Pag
         encoding = Some(tokio::task::spawn_blocking(move || {
             runtime.block_on(encode_page(&codec, &topics, events, behind))
         }));
+    }
+}
+
+/// The [`stage::READ`] delay of each event just read.
+fn record_read(events: &[StoredEvent]) {
+    let now = chrono::Utc::now();
+    let read =
+        metrics::histogram!(EVENT_DELAY, label::STAGE => stage::READ, label::CONSUMER => "relay");
+    for event in events {
+        read.record(
+            (now - event.recorded_at)
+                .to_std()
+                .unwrap_or_default()
+                .as_secs_f64(),
+        );
     }
 }
 

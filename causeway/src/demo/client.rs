@@ -6,8 +6,18 @@ use serde_json::Value;
 
 use super::Demo;
 
+/// The command API refused the command for now (503: admission control); the error a
+/// [`Demo::post`] answers then.
+#[derive(Debug, thiserror::Error)]
+#[error("POST {path} answered 503: {answer}")]
+pub(super) struct Refused {
+    path: String,
+    answer: Value,
+}
+
 impl Demo {
-    /// `POST`s `body` to the command API; the answer's JSON, or an error naming the status.
+    /// `POST`s `body` to the command API; the answer's JSON, or an error naming the status
+    /// ([`Refused`] for a 503).
     pub(super) async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
         let response = self
             .client
@@ -18,6 +28,10 @@ impl Demo {
             .with_context(|| format!("POST {path}"))?;
         let status = response.status();
         let answer: Value = response.json().await.unwrap_or(Value::Null);
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            let path = path.to_owned();
+            return Err(Refused { path, answer }.into());
+        }
         if !status.is_success() {
             bail!("POST {path} answered {status}: {answer}");
         }

@@ -82,10 +82,12 @@ impl Demo {
         if let Ok(mut stats) = self.stats.lock() {
             stats.placed += 1;
         }
-        let Some(order) = placed
-            .ok()
-            .and_then(|a| a["order_id"].as_str().map(str::to_owned))
-        else {
+        let placed = match placed {
+            Ok(answer) => answer,
+            Err(error) if error.is::<super::client::Refused>() => return (Outcome::Refused, None),
+            Err(_) => return (Outcome::Failed, None),
+        };
+        let Some(order) = placed["order_id"].as_str().map(str::to_owned) else {
             return (Outcome::Failed, None);
         };
         let timeout = Duration::from_secs(self.args.final_timeout_secs);

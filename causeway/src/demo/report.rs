@@ -32,13 +32,14 @@ impl Stats {
             expired,
             unfinished,
             failed,
+            refused,
         ] = self.outcomes;
         let secs = elapsed.as_secs_f64().max(0.001);
         let completed = self
             .completed_per_sec()
             .map_or_else(|| "-".to_owned(), |rate| format!("{rate:.1}/s"));
         format!(
-            "{:>6.1}s placed={} ({:.1}/s) final={} completed={completed} confirmed={confirmed} rejected_stock={stock} rejected_payment={payment} cancelled={cancelled} expired={expired} unfinished={unfinished} failed={failed} p50={}ms p99={}ms",
+            "{:>6.1}s placed={} ({:.1}/s) final={} completed={completed} confirmed={confirmed} rejected_stock={stock} rejected_payment={payment} cancelled={cancelled} expired={expired} unfinished={unfinished} failed={failed} refused={refused} p50={}ms p99={}ms",
             secs,
             self.placed,
             self.placed as f64 / secs,

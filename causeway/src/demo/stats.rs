@@ -20,6 +20,8 @@ pub(super) enum Outcome {
     Expired,
     Unfinished,
     Failed,
+    /// The command API said no (503 `overloaded`): nothing was accepted.
+    Refused,
 }
 
 /// Counters and the time-to-final histogram, shared by the order tasks.
@@ -28,7 +30,7 @@ pub(super) struct Stats {
     /// Orders sent (answered or not).
     pub(super) placed: u64,
     /// How many orders ended each way, indexed by [`Outcome`].
-    pub(super) outcomes: [u64; 7],
+    pub(super) outcomes: [u64; 8],
     /// Milliseconds from `POST /api/orders` to a final state.
     pub(super) to_final: Histogram<u64>,
     /// When each of the last [`RATE_WINDOW`] final orders was seen final, in seconds since
@@ -38,12 +40,15 @@ pub(super) struct Stats {
 
 /// How many of the latest final orders the completion rate is taken over.
 const RATE_WINDOW: usize = 10_000;
+/// The shortest stretch of time a completion rate is given over: orders that became final
+/// within a few milliseconds of each other (the first ones, all at once) say nothing of a rate.
+const MIN_RATE_SPAN_SECS: f64 = 2.0;
 
 impl Stats {
     pub(super) fn new() -> anyhow::Result<Self> {
         Ok(Self {
             placed: 0,
-            outcomes: [0; 7],
+            outcomes: [0; 8],
             to_final: Histogram::new_with_bounds(1, 3_600_000, 3)?,
             final_at: VecDeque::with_capacity(RATE_WINDOW),
         })
@@ -61,7 +66,8 @@ impl Stats {
     /// Orders seen final per second, between the moments a tenth and nine tenths of the last
     /// [`RATE_WINDOW`] were: the rate the platform carried. Unlike final ÷ elapsed it is not lowered by the
     /// time the first and the last orders take, so a platform that keeps up scores the rate
-    /// asked for. `None` before 10 orders are final.
+    /// asked for. `None` before 10 orders are final, and until they span
+    /// [`MIN_RATE_SPAN_SECS`].
     pub(super) fn completed_per_sec(&self) -> Option<f64> {
         let n = self.final_at.len();
         if n < 10 {
@@ -71,7 +77,7 @@ impl Stats {
         at.sort_unstable_by(f64::total_cmp);
         let (first, last) = (n / 10, n * 9 / 10);
         let span = at[last] - at[first];
-        (span > 0.0).then(|| (last - first) as f64 / span)
+        (span >= MIN_RATE_SPAN_SECS).then(|| (last - first) as f64 / span)
     }
 
     /// Orders that reached a final state (not unfinished, not failed).
@@ -155,6 +161,13 @@ mod tests {
         assert_eq!(stats.final_at.len(), RATE_WINDOW);
         let rate = stats.completed_per_sec().unwrap();
         assert!((rate - 100.0).abs() < 0.01, "{rate}");
+    }
+
+    #[test]
+    fn orders_final_all_at_once_give_no_rate_yet() {
+        // The first 40 orders, final within 30 ms of each other: no rate, not 1,300/s.
+        let at: Vec<f64> = (0..40).map(|i| 1.0 + f64::from(i) * 0.00075).collect();
+        assert_eq!(stats_with(at).completed_per_sec(), None);
     }
 
     #[test]
