@@ -35,14 +35,16 @@ pub struct ConsumerConfig {
     /// Whether reaching the end of a partition is reported (`enable.partition.eof`), when
     /// set.
     pub partition_eof: Option<bool>,
-    /// The most librdkafka prefetches per partition, in kilobytes
+    /// The most librdkafka prefetches into the consumer's queue, in kilobytes
     /// (`queued.max.messages.kbytes`), when capped.
     pub prefetch_kbytes: Option<u32>,
 }
 
 impl ConsumerConfig {
     /// A long-running group member: `read_committed`, from the earliest offset when none is
-    /// committed, short session, new topics noticed quickly.
+    /// committed, short session, new topics noticed quickly, prefetch capped at 8 MiB (the
+    /// default 64 MiB, times the nine consumers of `causeway serve`, let a backlog take
+    /// hundreds of megabytes).
     pub fn member(group: impl Into<String>) -> Self {
         Self {
             group: group.into(),
@@ -52,20 +54,18 @@ impl ConsumerConfig {
             live_member: true,
             eager_rebalance: false,
             partition_eof: None,
-            prefetch_kbytes: None,
+            prefetch_kbytes: Some(8192),
         }
     }
 
     /// A reader that assigns its partitions itself and reads them to their end
-    /// (`read_committed`, end-of-partition reported, prefetch capped at 8 MiB per
-    /// partition); it never commits to `group`.
+    /// (`read_committed`, end-of-partition reported, prefetch capped like a member's); it
+    /// never commits to `group`.
     pub fn reader(group: impl Into<String>) -> Self {
         Self {
             live_member: false,
             offsets_kept_elsewhere: true,
             partition_eof: Some(true),
-            // Bounded memory: librdkafka prefetches up to this much per partition.
-            prefetch_kbytes: Some(8192),
             ..Self::member(group)
         }
     }
@@ -163,6 +163,7 @@ mod tests {
         assert_eq!(config.get("session.timeout.ms"), Some("10000"));
         assert_eq!(config.get("enable.auto.offset.store"), None);
         assert_eq!(config.get("partition.assignment.strategy"), None);
+        assert_eq!(config.get("queued.max.messages.kbytes"), Some("8192"));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! One active relay at a time: a Postgres advisory lock held on a dedicated connection.
 //! When the leader's process dies its connection closes, the lock is released and a standby
-//! takes it. (Kafka's `transactional.id` fencing covers a leader that lost its connection
-//! but still runs.)
+//! takes it. A leader that lost its connection but still runs is fenced by Kafka's
+//! `transactional.id` with transactional delivery; with idempotent delivery it notices at its
+//! next lock check (within a second) and until then can only publish duplicates (ADR 0018).
 
 use std::time::Duration;
 

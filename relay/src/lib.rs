@@ -1,20 +1,21 @@
-//! The relay: publishes every committed event from the event table to Kafka, exactly once
-//! as seen by `read_committed` consumers, in per-aggregate order (docs/architecture.md §1.3, ADR 0002).
+//! The relay: publishes every committed event from the event table to Kafka in per-aggregate
+//! order, losing none (docs/architecture.md §1.3, ADR 0002, 0018).
 //!
 //! It reads the event store's commit order (`causeway_event_store::commit_order`: committed
 //! events in commit order, never skipping a late commit) and owns the rest:
 //!
+//! - `wake`: `LISTEN causeway_events`, so the reader looks as soon as events are stored.
 //! - `reader`: a task reading and encoding pages of events ahead of the publisher.
-//! - [`publisher`]: a transactional producer; each batch (one or more pages) and its
-//!   checkpoint share one Kafka transaction.
+//! - `idempotent` (`relay.delivery = "idempotent"`, the default): an idempotent producer
+//!   publishes pages as they come; the checkpoint follows Kafka's acknowledgements. A crash
+//!   republishes the events after the checkpoint: a plain consumer may see that suffix twice,
+//!   in order; every Causeway consumer applies each event once (ADR 0018).
+//! - `transactional` (`"transactional"`) with [`publisher`]: each batch and its checkpoint
+//!   share one Kafka transaction, exactly once for `read_committed` consumers (ADR 0006, 0016).
 //! - [`checkpoint`]: the checkpoint topic, read back when a relay becomes leader.
 //! - [`leader`]: the advisory lock that makes one relay active and the others standbys.
 //! - `spans`: a span per published event, child of the command that stored it, linked
 //!   to its batch; its context is the `traceparent` header consumers continue.
-//!
-//! Delivery guarantee: exactly once for `read_committed` consumers. A crash before a Kafka
-//! commit aborts the transaction (events and checkpoint together); the next leader fences the
-//! old producer, reads the last committed checkpoint and publishes from there.
 
 pub mod checkpoint;
 mod error;
