@@ -152,6 +152,7 @@ impl Relay {
         stop: &mut watch::Receiver<bool>,
     ) -> Result<(), RelayError> {
         ensure_topics(&self.kafka, &self.topic_specs()).await?;
+        self.prepare_schemas().await;
         let mut term = Term {
             relay: self,
             leadership,
@@ -176,6 +177,27 @@ impl Relay {
             poll: Duration::from_millis(self.settings.poll_interval_ms),
             ahead,
             wake,
+        }
+    }
+
+    /// Registers every event type's schema under its topic before the first event needs it
+    /// (a subject's first use costs two registry round trips). A failure is only logged: the
+    /// first encode of that subject tries again.
+    async fn prepare_schemas(&self) {
+        let pairs = EventStream::ALL.into_iter().flat_map(|stream| {
+            let topic = self.topics.events(stream.base_topic());
+            stream.event_types().iter().map(move |&event_type| (topic.clone(), event_type))
+        });
+        let prepared = futures::future::join_all(
+            pairs.map(|(topic, event_type)| async move {
+                (event_type, self.codec.prepare(&topic, event_type).await)
+            }),
+        )
+        .await;
+        for (event_type, result) in prepared {
+            if let Err(error) = result {
+                tracing::warn!(event_type, %error, "schema not registered ahead of use");
+            }
         }
     }
 

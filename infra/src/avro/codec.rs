@@ -109,6 +109,24 @@ impl EventCodec {
         Ok(framed)
     }
 
+    /// Makes the first [`Self::encode`] of `event_type` for `topic` as fast as the later
+    /// ones: sets the subject's rule and registers its schema now (both idempotent), and
+    /// remembers the id. The relay does this for every event type when it starts leading,
+    /// so the first order after start-up does not wait for the registry at each step.
+    pub async fn prepare(&self, topic: &str, event_type: &str) -> Result<(), CodecError> {
+        let schema = self.inner.catalog.by_event_type(event_type)?;
+        let subject = schema.subject(topic);
+        if self.cached_id(&subject).is_some() {
+            return Ok(());
+        }
+        self.ensure_rule(&subject).await?;
+        let registered = self.inner.admin.register(&subject, schema.schema_json()).await?;
+        if let Ok(mut ids) = self.inner.ids.lock() {
+            ids.insert(subject, registered.id);
+        }
+        Ok(())
+    }
+
     fn cached_id(&self, subject: &str) -> Option<u32> {
         self.inner.ids.lock().ok()?.get(subject).copied()
     }
