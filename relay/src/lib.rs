@@ -186,13 +186,14 @@ impl Relay {
     async fn prepare_schemas(&self) {
         let pairs = EventStream::ALL.into_iter().flat_map(|stream| {
             let topic = self.topics.events(stream.base_topic());
-            stream.event_types().iter().map(move |&event_type| (topic.clone(), event_type))
+            stream
+                .event_types()
+                .iter()
+                .map(move |&event_type| (topic.clone(), event_type))
         });
-        let prepared = futures::future::join_all(
-            pairs.map(|(topic, event_type)| async move {
-                (event_type, self.codec.prepare(&topic, event_type).await)
-            }),
-        )
+        let prepared = futures::future::join_all(pairs.map(|(topic, event_type)| async move {
+            (event_type, self.codec.prepare(&topic, event_type).await)
+        }))
         .await;
         for (event_type, result) in prepared {
             if let Err(error) = result {

@@ -54,6 +54,100 @@ pub async fn clear(pool: &PgPool, order_id: OrderId) -> Result<bool, sqlx::Error
     Ok(deleted.rows_affected() == 1)
 }
 
+/// One deadline change of a batch: schedule (with the placing event's flow) or clear.
+#[derive(Debug, Clone)]
+pub enum DeadlineChange {
+    /// [`schedule`] it.
+    Schedule {
+        /// The order.
+        order_id: OrderId,
+        /// When it expires.
+        deadline: DateTime<Utc>,
+        /// The flow and trace the expiry continues.
+        metadata: CommandMetadata,
+    },
+    /// [`clear`] it.
+    Clear {
+        /// The order.
+        order_id: OrderId,
+    },
+}
+
+impl DeadlineChange {
+    fn order_id(&self) -> OrderId {
+        match self {
+            Self::Schedule { order_id, .. } | Self::Clear { order_id } => *order_id,
+        }
+    }
+}
+
+/// Applies a batch's deadline changes, given in message order, in one transaction of two
+/// statements instead of one transaction each: per order only its last change counts (a
+/// clear after a schedule leaves no row, as one at a time would). Answers the orders whose
+/// row changed.
+pub async fn apply(
+    pool: &PgPool,
+    changes: &[DeadlineChange],
+) -> Result<std::collections::HashSet<OrderId>, sqlx::Error> {
+    let mut last: std::collections::HashMap<OrderId, &DeadlineChange> =
+        std::collections::HashMap::new();
+    for change in changes {
+        last.insert(change.order_id(), change);
+    }
+    let (mut scheduled, mut cleared) = (Vec::new(), Vec::new());
+    for change in last.into_values() {
+        match change {
+            DeadlineChange::Schedule { .. } => scheduled.push(change),
+            DeadlineChange::Clear { order_id } => cleared.push(order_id.to_string()),
+        }
+    }
+    let column = |f: &dyn Fn(&DeadlineChange) -> Option<String>| -> Vec<Option<String>> {
+        scheduled.iter().map(|c| f(c)).collect()
+    };
+    let ids = column(&|c| Some(c.order_id().to_string()));
+    let deadlines: Vec<DateTime<Utc>> = scheduled
+        .iter()
+        .filter_map(|c| match c {
+            DeadlineChange::Schedule { deadline, .. } => Some(*deadline),
+            DeadlineChange::Clear { .. } => None,
+        })
+        .collect();
+    let metadata = |f: fn(&CommandMetadata) -> Option<String>| {
+        column(&|c| match c {
+            DeadlineChange::Schedule { metadata, .. } => f(metadata),
+            DeadlineChange::Clear { .. } => None,
+        })
+    };
+    let correlations = metadata(|m| Some(m.correlation_id.to_string()));
+    let causations = metadata(|m| m.causation_id.map(|id| id.to_string()));
+    let traceparents = metadata(|m| m.traceparent.clone());
+    let mut transaction = pool.begin().await?;
+    let mut changed: Vec<String> = sqlx::query_scalar(
+        "INSERT INTO order_deadlines (order_id, deadline, correlation_id, causation_id, traceparent)
+         SELECT o, d, c::uuid, k::uuid, t
+         FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[]) AS x(o, d, c, k, t)
+         ON CONFLICT (order_id) DO NOTHING
+         RETURNING order_id",
+    )
+    .bind(&ids)
+    .bind(&deadlines)
+    .bind(&correlations)
+    .bind(&causations)
+    .bind(&traceparents)
+    .fetch_all(&mut *transaction)
+    .await?;
+    changed.extend(
+        sqlx::query_scalar::<_, String>(
+            "DELETE FROM order_deadlines WHERE order_id = ANY($1) RETURNING order_id",
+        )
+        .bind(&cleared)
+        .fetch_all(&mut *transaction)
+        .await?,
+    );
+    transaction.commit().await?;
+    Ok(changed.iter().filter_map(|id| id.parse().ok()).collect())
+}
+
 /// Expires orders whose deadline has passed.
 #[derive(Debug, Clone)]
 pub struct DeadlineWatcher {

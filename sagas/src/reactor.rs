@@ -131,6 +131,26 @@ impl Reactor {
         .await
     }
 
+    /// Applies a batch's deadline changes in one transaction ([`deadlines::apply`]), retried
+    /// like a reaction; answers the orders whose row changed.
+    pub async fn apply_deadlines(
+        &self,
+        changes: &[deadlines::DeadlineChange],
+    ) -> Result<std::collections::HashSet<causeway_domain::OrderId>, SagaError> {
+        let mut attempt = 1;
+        loop {
+            match deadlines::apply(&self.pool, changes).await {
+                Ok(changed) => return Ok(changed),
+                Err(error) if attempt < self.backoff.attempts => {
+                    tracing::warn!(attempt, %error, "deadline batch failed; retrying");
+                    tokio::time::sleep(self.backoff.pause(attempt, fastrand::f64())).await;
+                    attempt += 1;
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+
     /// One attempt.
     async fn once(&self, reaction: &Reaction, cause: &Cause) -> Result<Outcome, SagaError> {
         let metadata = self.metadata(cause);
@@ -193,7 +213,8 @@ impl Reactor {
         }
     }
 
-    fn metadata(&self, cause: &Cause) -> CommandMetadata {
+    /// The metadata of a command (or deadline) caused by `cause`, in the current span.
+    pub(crate) fn metadata(&self, cause: &Cause) -> CommandMetadata {
         let mut metadata = CommandMetadata::new(
             cause.correlation_id.unwrap_or_else(Uuid::now_v7),
             self.caller.clone(),

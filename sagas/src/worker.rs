@@ -39,6 +39,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::SagaError;
+use crate::deadlines::DeadlineChange;
 use crate::reaction::{Participant, Reaction};
 use crate::reactor::{Cause, Outcome, Reactor};
 
@@ -75,7 +76,7 @@ struct Handled<'m> {
 }
 
 /// Targets (aggregates) whose reactions run at the same time.
-const CONCURRENT_TARGETS: usize = 8;
+const CONCURRENT_TARGETS: usize = 32;
 
 impl ParticipantWorker {
     /// A worker for `participant` over the configured Kafka; of the saga settings it uses
@@ -196,11 +197,17 @@ impl ParticipantWorker {
                 Err(Undecodable::Poison(reason)) => dead_letters.send(message, &reason).await?,
             }
         }
-        // (message, reaction) indices per target, in message order.
+        // Deadline changes go to Postgres together; the other reactions, as (message,
+        // reaction) indices per target, in message order.
+        let mut changes: Vec<(usize, usize, DeadlineChange)> = Vec::new();
         let mut groups: Vec<Vec<(usize, usize)>> = Vec::new();
         let mut index_of: HashMap<String, usize> = HashMap::new();
         for (at, prepared) in handled.iter().enumerate() {
             for (nth, reaction) in prepared.reactions.iter().enumerate() {
+                if let Some(change) = self.deadline_change(prepared, reaction) {
+                    changes.push((at, nth, change));
+                    continue;
+                }
                 let group = *index_of.entry(reaction.target()).or_insert_with(|| {
                     groups.push(Vec::new());
                     groups.len() - 1
@@ -208,6 +215,7 @@ impl ParticipantWorker {
                 groups[group].push((at, nth));
             }
         }
+        let deadline_failures = self.apply_deadlines(&handled, &changes).await;
         let failures: Vec<(usize, String)> = stream::iter(groups)
             .map(|group| self.run_group(&handled, group))
             .buffer_unordered(CONCURRENT_TARGETS)
@@ -215,7 +223,7 @@ impl ParticipantWorker {
             .collect()
             .await;
         let mut failed: BTreeMap<usize, String> = BTreeMap::new();
-        for (at, failure) in failures {
+        for (at, failure) in deadline_failures.into_iter().chain(failures) {
             failed.entry(at).or_insert(failure);
         }
         for (at, failure) in &failed {
@@ -233,6 +241,65 @@ impl ParticipantWorker {
             );
         }
         Ok(())
+    }
+
+    /// The deadline change `reaction` makes, if it is one, with the flow of its message.
+    fn deadline_change(
+        &self,
+        prepared: &Handled<'_>,
+        reaction: &Reaction,
+    ) -> Option<DeadlineChange> {
+        match reaction {
+            Reaction::ScheduleDeadline { order_id, deadline } => Some(DeadlineChange::Schedule {
+                order_id: *order_id,
+                deadline: *deadline,
+                metadata: prepared
+                    .span
+                    .in_scope(|| self.reactor.metadata(&prepared.incoming.cause)),
+            }),
+            Reaction::ClearDeadline { order_id } => Some(DeadlineChange::Clear {
+                order_id: *order_id,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Applies the batch's deadline changes in one transaction and counts each reaction;
+    /// answers the messages whose change failed.
+    async fn apply_deadlines(
+        &self,
+        handled: &[Handled<'_>],
+        changes: &[(usize, usize, DeadlineChange)],
+    ) -> Vec<(usize, String)> {
+        if changes.is_empty() {
+            return Vec::new();
+        }
+        let batch: Vec<DeadlineChange> = changes.iter().map(|(_, _, c)| c.clone()).collect();
+        match self.reactor.apply_deadlines(&batch).await {
+            Ok(changed) => {
+                for (at, nth, change) in changes {
+                    let outcome = match change {
+                        DeadlineChange::Schedule { order_id, .. }
+                        | DeadlineChange::Clear { order_id } => {
+                            if changed.contains(order_id) {
+                                Outcome::Applied
+                            } else {
+                                Outcome::Unchanged
+                            }
+                        }
+                    };
+                    self.note(&handled[*at].reactions[*nth], &outcome);
+                }
+                Vec::new()
+            }
+            Err(error) => changes
+                .iter()
+                .map(|(at, nth, _)| {
+                    let name = handled[*at].reactions[*nth].name();
+                    (*at, format!("{name}: {}", error_chain(&error)))
+                })
+                .collect(),
+        }
     }
 
     /// Runs one target's reactions in order; answers the messages whose reaction failed.

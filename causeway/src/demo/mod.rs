@@ -53,6 +53,10 @@ pub struct DemoArgs {
     /// Customers to register.
     #[arg(long, default_value_t = 20)]
     pub customers: usize,
+    /// SKUs in stock (besides the scarce one); an order asks for one to three of them. Few
+    /// SKUs make each a hot aggregate that every order's reservation contends for.
+    #[arg(long, default_value_t = 6)]
+    pub skus: usize,
     /// Orders to place; 0 places orders until interrupted.
     #[arg(long, default_value_t = 0)]
     pub orders: u64,
@@ -125,14 +129,23 @@ pub async fn run(args: DemoArgs, settings: &Settings) -> anyhow::Result<()> {
     result
 }
 
+/// `count` SKU names for this run: the shop's six, then numbered ones.
+fn sku_names(count: usize, run: &str) -> Vec<String> {
+    const NAMED: [&str; 6] = ["TEA", "COFFEE", "MUG", "KETTLE", "BISCUIT", "SPOON"];
+    (0..count)
+        .map(|i| match NAMED.get(i) {
+            Some(name) => format!("{name}-{run}"),
+            None => format!("ITEM{i}-{run}"),
+        })
+        .map(|name| name.to_uppercase())
+        .collect()
+}
+
 /// Registers the customers and restocks the SKUs.
 async fn setup(client: Client, url: String, args: DemoArgs) -> anyhow::Result<Demo> {
     let run = Uuid::new_v4().simple().to_string();
     let run = &run[..8];
-    let skus: Vec<String> = ["TEA", "COFFEE", "MUG", "KETTLE", "BISCUIT", "SPOON"]
-        .iter()
-        .map(|name| format!("{name}-{run}").to_uppercase())
-        .collect();
+    let skus = sku_names(args.skus.max(1), run);
     let scarce = format!("LIMITED-{run}").to_uppercase();
     let read_url = args.read_url.clone().unwrap_or_else(|| url.clone());
     let demo = Demo {

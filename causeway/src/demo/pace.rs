@@ -63,9 +63,15 @@ impl Demo {
         };
         let customer = &customers[fastrand::usize(..customers.len())];
         let mut lines = Vec::new();
-        let mut skus = self.skus.clone();
-        fastrand::shuffle(&mut skus);
-        for sku in skus.iter().take(fastrand::usize(1..=3)) {
+        let count = fastrand::usize(1..=3).min(self.skus.len());
+        let mut picked: Vec<&String> = Vec::with_capacity(count);
+        while picked.len() < count {
+            let sku = &self.skus[fastrand::usize(..self.skus.len())];
+            if !picked.contains(&sku) {
+                picked.push(sku);
+            }
+        }
+        for sku in picked {
             lines.push(json!({"sku": sku, "quantity": fastrand::u32(1..=3), "unit_price_cents": fastrand::i64(150..=2_500)}));
         }
         if fastrand::f64() < self.args.scarce_ratio {

@@ -120,7 +120,11 @@ impl EventCodec {
             return Ok(());
         }
         self.ensure_rule(&subject).await?;
-        let registered = self.inner.admin.register(&subject, schema.schema_json()).await?;
+        let registered = self
+            .inner
+            .admin
+            .register(&subject, schema.schema_json())
+            .await?;
         if let Ok(mut ids) = self.inner.ids.lock() {
             ids.insert(subject, registered.id);
         }
