@@ -19,7 +19,11 @@ use crate::ProjectionError;
 use crate::offsets::TopicPartition;
 
 const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
-/// A partition that stays silent this long while reading to the end counts as at its end.
+/// Reading to the end, after this long without a message the positions are checked: a
+/// partition ending in a commit marker is at its end once the consumer moved past it.
+const QUIET: Duration = Duration::from_millis(100);
+/// A partition that stays silent this long more while reading to the end counts as at its
+/// end.
 const IDLE: Duration = Duration::from_secs(2);
 /// Reading up to given offsets gives up after this long without a message.
 const STALLED: Duration = Duration::from_secs(60);
@@ -27,17 +31,20 @@ const STALLED: Duration = Duration::from_secs(60);
 /// How far a read goes.
 #[derive(Debug, Clone)]
 pub(crate) enum Goal {
-    /// To the high watermarks read when the pass began (less one for a trailing transaction
-    /// marker; a best effort before the swap, which reads to exact offsets).
+    /// To the high watermarks read when the pass began (a best effort before the swap, which
+    /// reads to exact offsets).
     End(HashMap<TopicPartition, (i64, i64)>),
     /// To these next offsets (exclusive); messages at or past them are not taken.
     Offsets(HashMap<TopicPartition, i64>),
 }
 
-/// Whether a partition read up to `next` has reached the end `(low, high)`: nothing left
-/// but, perhaps, the marker that committed its last transaction.
-pub(crate) fn at_end(next: Option<i64>, (low, high): (i64, i64)) -> bool {
-    high <= low || next.unwrap_or(low) >= high - 1
+/// Whether a partition read up to `next` has reached the end `(low, high)`. A partition
+/// may end with the marker that committed its last transaction (the transactional relay),
+/// which is no message: the consumer's `position`, which librdkafka moves past markers, then
+/// reaches `high` while `next` stays one short. Without markers (the idempotent relay) the
+/// last offset is an event, and `next` must pass it.
+pub(crate) fn at_end(next: Option<i64>, position: Option<i64>, (low, high): (i64, i64)) -> bool {
+    high <= low || next.unwrap_or(low) >= high || position.is_some_and(|p| p >= high)
 }
 
 /// The rebuild's consumer and where it stands.
@@ -155,12 +162,18 @@ impl KafkaSource {
                 return Ok((taken, false));
             }
             let wait = if matches!(goal, Goal::End(_)) {
-                IDLE
+                QUIET
             } else {
                 STALLED
             };
             let received = match tokio::time::timeout(wait, self.consumer.recv()).await {
-                Err(_) if matches!(goal, Goal::End(_)) => return Ok((taken, true)),
+                Err(_) if self.at_end_past_markers(goal) => return Ok((taken, true)),
+                Err(_) if matches!(goal, Goal::End(_)) => {
+                    match tokio::time::timeout(IDLE, self.consumer.recv()).await {
+                        Err(_) => return Ok((taken, true)),
+                        Ok(received) => received,
+                    }
+                }
                 Err(_) => return Err(RebuildError::Stalled),
                 Ok(received) => received,
             };
@@ -195,9 +208,34 @@ impl KafkaSource {
         match goal {
             Goal::End(ends) => ends
                 .iter()
-                .all(|(tp, end)| at_end(self.next.get(tp).copied(), *end)),
+                .all(|(tp, end)| at_end(self.next.get(tp).copied(), None, *end)),
             Goal::Offsets(targets) => reached(&self.next, targets),
         }
+    }
+
+    /// Toward the end, once nothing has arrived for [`QUIET`]: whether every partition is
+    /// at its end, counting a trailing commit marker the consumer has moved past.
+    fn at_end_past_markers(&self, goal: &Goal) -> bool {
+        let Goal::End(ends) = goal else {
+            return false;
+        };
+        let positions = self.positions();
+        ends.iter()
+            .all(|(tp, end)| at_end(self.next.get(tp).copied(), positions.get(tp).copied(), *end))
+    }
+
+    /// The consumer's position (next offset to fetch) per partition, where it has one.
+    fn positions(&self) -> HashMap<TopicPartition, i64> {
+        let Ok(list) = self.consumer.position() else {
+            return HashMap::new();
+        };
+        list.elements()
+            .iter()
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(offset) => Some(((e.topic().to_owned(), e.partition()), offset)),
+                _ => None,
+            })
+            .collect()
     }
 }
 
@@ -222,13 +260,20 @@ mod tests {
     }
 
     #[test]
-    fn a_partition_is_at_its_end_up_to_a_trailing_commit_marker() {
-        assert!(at_end(None, (0, 0)), "empty");
-        assert!(at_end(None, (5, 5)), "emptied by retention");
-        assert!(!at_end(None, (0, 10)));
-        assert!(!at_end(Some(8), (0, 10)));
-        assert!(at_end(Some(9), (0, 10)), "the last offset is the marker");
-        assert!(at_end(Some(10), (0, 10)));
+    fn a_partition_is_at_its_end_once_read_or_positioned_past_its_last_offset() {
+        assert!(at_end(None, None, (0, 0)), "empty");
+        assert!(at_end(None, None, (5, 5)), "emptied by retention");
+        assert!(!at_end(None, None, (0, 10)));
+        assert!(!at_end(Some(8), Some(8), (0, 10)));
+        assert!(
+            !at_end(Some(9), Some(9), (0, 10)),
+            "the last offset is an event not yet read"
+        );
+        assert!(
+            at_end(Some(9), Some(10), (0, 10)),
+            "the last offset is a commit marker, skipped"
+        );
+        assert!(at_end(Some(10), None, (0, 10)));
     }
 
     #[test]
