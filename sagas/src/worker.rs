@@ -1,11 +1,13 @@
 //! The participant worker: one consumer group per participant (`saga.<name>`,
 //! `read_committed`), at-least-once with idempotent reactions.
 //!
-//! A batch's reactions are grouped by the aggregate they act on: each group runs in message
-//! order (so a release follows its reservation), the groups concurrently, and a hot
-//! aggregate sees its commands one at a time instead of racing for its version. Offsets are committed after the whole batch is
-//! handled, so a crash redelivers at most the batch in flight, and the domain turns every
-//! repeated command into a no-op. A message that cannot be decoded, or whose reaction keeps
+//! A batch is what has arrived when the worker asks (no wait for more). Its reactions are
+//! grouped by the aggregate they act on: each group runs in message order (so a release
+//! follows its reservation), up to 32 groups at once, and a hot aggregate sees its commands
+//! one at a time instead of racing for its version. The batch's deadline changes go to
+//! Postgres together, in one transaction (`deadlines::apply`). Offsets are committed after
+//! the whole batch is handled, so a crash redelivers at most the batch in flight, and the
+//! domain turns every repeated command into a no-op. A message that cannot be decoded, or whose reaction keeps
 //! failing after the bounded retries, goes to `<topic>.dlq` with its original bytes and the
 //! error; the participant carries on.
 //!
