@@ -9,9 +9,10 @@
 //! Errors everywhere are `application/problem+json` (RFC 9457): one `Problem` schema, which
 //! the per-crate documents refer to by `#/components/schemas/Problem`.
 
-use axum::extract::State;
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::header::CONTENT_TYPE;
 use axum::routing::get;
-use axum::{Json, Router};
 use causeway_commands::api::CommandApiDoc;
 use causeway_read_api::ReadApiDoc;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem};
@@ -84,11 +85,19 @@ pub fn document() -> Document {
     document
 }
 
-/// The route serving [`document`].
+/// The route serving [`document`], serialized once: the route's state is cloned for every
+/// connection and request, and cloning the document itself (~4,000 allocations) made a
+/// burst of connections cost hundreds of megabytes.
 pub fn routes() -> Router {
-    Router::new()
-        .route("/openapi.json", get(openapi_json))
-        .with_state(document())
+    let json = document()
+        .to_json()
+        .unwrap_or_else(|error| format!(r#"{{"error":"the OpenAPI document: {error}"}}"#));
+    let json = Bytes::from(json);
+    let serve = move || {
+        let json = json.clone();
+        async move { ([(CONTENT_TYPE, "application/json")], json) }
+    };
+    Router::new().route("/openapi.json", get(serve))
 }
 
 /// This document.
@@ -101,9 +110,8 @@ pub fn routes() -> Router {
     responses((status = 200, description = "The OpenAPI 3.1 document of the HTTP API",
         content_type = "application/json")),
 )]
-async fn openapi_json(State(document): State<Document>) -> Json<Document> {
-    Json(document)
-}
+#[allow(dead_code)] // documentation only: `routes` serves the document it serialized once
+async fn openapi_json() {}
 
 /// `/health/live`, `/health/ready` and `/metrics`, whose handlers (in [`super::health`] and
 /// [`super::metrics`]) are described here with utoipa's builders.
