@@ -27,10 +27,10 @@ use super::publisher::OutgoingRecord;
 use super::spans::PageSpans;
 use super::wake::Wake;
 
-/// After a wake-up, the reader looks this often (for up to its poll interval) even when it
-/// finds nothing: the notified event waits until every transaction older than its own has
-/// ended (the commit order reads below `pg_snapshot_xmin`), which takes a few milliseconds
-/// while other writers are busy.
+/// While a notified event is held back (`Wake::held_back`), the reader looks this often, for
+/// up to its poll interval after the wake-up: the event waits until every transaction older
+/// than its own has ended (the commit order reads below `pg_snapshot_xmin`), which takes a
+/// few milliseconds while other writers are busy.
 const RETRY_EVERY: Duration = Duration::from_millis(2);
 
 /// One event ready to produce, with its place in commit order and its publish span.
@@ -106,7 +106,7 @@ async fn read(config: ReaderConfig, mut after: Position, pages: mpsc::Sender<Pag
     // The page being encoded on a blocking thread while the next one is read.
     let mut encoding: Option<JoinHandle<PageResult>> = None;
     let mut behind = false;
-    // Set by a wake-up: until then, look again soon even if a look finds nothing.
+    // Set by a wake-up: until then, look again soon while a notified event is held back.
     let mut eager_until: Option<tokio::time::Instant> = None;
     loop {
         let read = commit_order::fetch_after(&config.pool, after, config.page_size).await;
@@ -132,7 +132,8 @@ async fn read(config: ReaderConfig, mut after: Position, pages: mpsc::Sender<Pag
                 return;
             }
             let now = tokio::time::Instant::now();
-            let eager = eager_until.is_some_and(|until| now < until);
+            let eager = eager_until.is_some_and(|until| now < until)
+                && config.wake.held_back(after.transaction_id);
             let wait = if eager { RETRY_EVERY } else { config.poll };
             tokio::select! {
                 () = config.wake.notified() => eager_until = Some(now + config.poll),
