@@ -5,7 +5,8 @@
 //! once what it read is handled.
 
 use causeway_domain::EventStream;
-use causeway_infra::kafka::client_config;
+use causeway_infra::error::error_chain;
+use causeway_infra::kafka::{client_config, ensure_topics, event_topic_specs};
 use causeway_infra::settings::KafkaSettings;
 use causeway_infra::topics::Topics;
 use rdkafka::ClientConfig;
@@ -124,12 +125,20 @@ impl ConsumerConfig {
     }
 }
 
-/// Subscribes `consumer` to the event topics of `streams`, under `kafka`'s topic prefix.
-pub fn subscribe<C: ConsumerContext>(
+/// Subscribes `consumer` to the event topics of `streams`, under `kafka`'s topic prefix,
+/// creating first those that do not exist yet (with their dead-letter topics). Otherwise a
+/// consumer that starts before the relay has created them would find them only at its next
+/// metadata refresh, and the first events would wait seconds for it. Topics it cannot create
+/// are left to the relay (a warning says so).
+pub async fn subscribe<C: ConsumerContext>(
     consumer: &impl Consumer<C>,
     kafka: &KafkaSettings,
     streams: &[EventStream],
 ) -> KafkaResult<()> {
+    let bases = streams.iter().map(|s| s.base_topic());
+    if let Err(error) = ensure_topics(kafka, &event_topic_specs(kafka, bases)).await {
+        tracing::warn!(error = %error_chain(&error), "event topics not created ahead; the relay creates them");
+    }
     let topics = Topics::new(kafka);
     let names: Vec<String> = streams
         .iter()

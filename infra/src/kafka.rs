@@ -50,8 +50,30 @@ pub struct TopicSpec {
     pub compacted: bool,
 }
 
+/// The events topic and the dead-letter topic of each base name in `bases` (e.g.
+/// `orders.events`), under the configured prefix, with `kafka.event_partitions` partitions.
+pub fn event_topic_specs<'b>(
+    settings: &KafkaSettings,
+    bases: impl IntoIterator<Item = &'b str>,
+) -> Vec<TopicSpec> {
+    let topics = crate::topics::Topics::new(settings);
+    bases
+        .into_iter()
+        .flat_map(|base| [topics.events(base), topics.dlq(base)])
+        .map(|name| TopicSpec {
+            name,
+            partitions: settings.event_partitions,
+            compacted: false,
+        })
+        .collect()
+}
+
 /// Creates every topic of `topics` that does not exist yet, with the configured replication
-/// factor; existing topics are left untouched.
+/// factor, and waits (up to [`LEADERS_WAIT`]) until each of them has a leader for every
+/// partition: a client that asks for metadata sooner would not see a new topic, and a
+/// consumer subscribed then would add it only at a later metadata refresh. That holds for a
+/// topic another client has just created too (answered `TopicAlreadyExists` here). Existing
+/// topics are left untouched.
 pub async fn ensure_topics(
     settings: &KafkaSettings,
     topics: &[TopicSpec],
@@ -76,5 +98,35 @@ pub async fn ensure_topics(
             Err((_, code)) => return Err(KafkaError::AdminOp(code).into()),
         }
     }
+    let names: Vec<String> = topics.iter().map(|t| t.name.clone()).collect();
+    // Only a panic of the waiting thread fails the join; the topics exist either way.
+    let _ = tokio::task::spawn_blocking(move || wait_for_leaders(&admin, &names)).await;
     Ok(())
+}
+
+/// How long [`ensure_topics`] waits for the partitions of its topics to get leaders; past
+/// it, the topics are still usable once they do.
+pub const LEADERS_WAIT: Duration = Duration::from_secs(5);
+
+/// Polls the cluster's metadata until every partition of `topics` has a leader, or
+/// [`LEADERS_WAIT`] has passed.
+fn wait_for_leaders(admin: &AdminClient<DefaultClientContext>, topics: &[String]) {
+    let until = std::time::Instant::now() + LEADERS_WAIT;
+    while std::time::Instant::now() < until {
+        if let Ok(metadata) = admin.inner().fetch_metadata(None, Duration::from_secs(1)) {
+            let led = |name: &String| {
+                metadata.topics().iter().any(|t| {
+                    t.name() == name
+                        && t.error().is_none()
+                        && !t.partitions().is_empty()
+                        && t.partitions().iter().all(|p| p.leader() >= 0)
+                })
+            };
+            if topics.iter().all(led) {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    tracing::debug!(?topics, "created topics still without leaders");
 }

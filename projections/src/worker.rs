@@ -166,7 +166,12 @@ impl<P: Projection> ProjectionWorker<P> {
         };
         let consumer: BaseConsumer<SeekingContext> =
             config.create_with_context(&self.kafka, context)?;
-        causeway_consumer::subscribe(&consumer, &self.kafka, &self.projection.streams())?;
+        let streams = self.projection.streams();
+        handle.block_on(causeway_consumer::subscribe(
+            &consumer,
+            &self.kafka,
+            &streams,
+        ))?;
         Ok(consumer)
     }
 

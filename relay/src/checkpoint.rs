@@ -54,6 +54,10 @@ pub async fn read(settings: &RelaySettings, kafka: &KafkaSettings) -> Result<Pos
 
 fn read_blocking(consumer: &BaseConsumer, topic: &str) -> Result<Position, RelayError> {
     let (low, high) = consumer.fetch_watermarks(topic, 0, TIMEOUT)?;
+    if high == low {
+        // Never written (or all of it deleted): nothing to wait for.
+        return Ok(Position::default());
+    }
     let tail_start = (high - TAIL).max(low);
     if let Some(position) = newest_from(consumer, topic, tail_start)? {
         return Ok(position);

@@ -33,7 +33,7 @@ use causeway_domain::EventStream;
 use causeway_event_store::commit_order;
 use causeway_infra::avro::EventCodec;
 use causeway_infra::health::roles::relay_leads;
-use causeway_infra::kafka::{TopicSpec, ensure_topics};
+use causeway_infra::kafka::{TopicSpec, ensure_topics, event_topic_specs};
 use causeway_infra::metrics::{RELAY_LAG, RELAY_PUBLISHED};
 use causeway_infra::settings::{DatabaseSettings, KafkaSettings, RelayDelivery, RelaySettings};
 use causeway_infra::topics::Topics;
@@ -152,7 +152,12 @@ impl Relay {
         stop: &mut watch::Receiver<bool>,
     ) -> Result<(), RelayError> {
         ensure_topics(&self.kafka, &self.topic_specs()).await?;
-        self.prepare_schemas().await;
+        // Beside the term, not before it: the first events need not wait for every subject
+        // (registering them all takes the registry most of a second).
+        let _preparing = Preparing(tokio::spawn(prepare_schemas(
+            self.codec.clone(),
+            self.topics.clone(),
+        )));
         let mut term = Term {
             relay: self,
             leadership,
@@ -180,43 +185,11 @@ impl Relay {
         }
     }
 
-    /// Registers every event type's schema under its topic before the first event needs it
-    /// (a subject's first use costs two registry round trips). A failure is only logged: the
-    /// first encode of that subject tries again.
-    async fn prepare_schemas(&self) {
-        let pairs = EventStream::ALL.into_iter().flat_map(|stream| {
-            let topic = self.topics.events(stream.base_topic());
-            stream
-                .event_types()
-                .iter()
-                .map(move |&event_type| (topic.clone(), event_type))
-        });
-        let prepared = futures::future::join_all(pairs.map(|(topic, event_type)| async move {
-            (event_type, self.codec.prepare(&topic, event_type).await)
-        }))
-        .await;
-        for (event_type, result) in prepared {
-            if let Err(error) = result {
-                tracing::warn!(event_type, %error, "schema not registered ahead of use");
-            }
-        }
-    }
-
     /// Every topic the relay writes: the checkpoint, and each events topic with its DLQ.
     fn topic_specs(&self) -> Vec<TopicSpec> {
-        let partitions = self.kafka.event_partitions;
-        let streams = EventStream::ALL.into_iter();
-        let names = streams.flat_map(|s| {
-            let base = s.base_topic();
-            [self.topics.events(base), self.topics.dlq(base)]
-        });
-        let events = names.map(|name| TopicSpec {
-            name,
-            partitions,
-            compacted: false,
-        });
+        let bases = EventStream::ALL.into_iter().map(|s| s.base_topic());
         std::iter::once(checkpoint::topic_spec(&self.settings))
-            .chain(events)
+            .chain(event_topic_specs(&self.kafka, bases))
             .collect()
     }
 
@@ -235,6 +208,38 @@ impl Relay {
 /// The reader task ended without an error (it never does while its pages are wanted).
 fn reader_gone() -> RelayError {
     RelayError::Reader("its channel closed".to_owned())
+}
+
+/// Registers every event type's schema under its topic before the first event needs it
+/// (a subject's first use costs two registry round trips). A failure is only logged: the
+/// first encode of that subject tries again.
+async fn prepare_schemas(codec: EventCodec, topics: Topics) {
+    let pairs = EventStream::ALL.into_iter().flat_map(|stream| {
+        let topic = topics.events(stream.base_topic());
+        stream
+            .event_types()
+            .iter()
+            .map(move |&event_type| (topic.clone(), event_type))
+    });
+    let codec = &codec;
+    let prepared = futures::future::join_all(pairs.map(|(topic, event_type)| async move {
+        (event_type, codec.prepare(&topic, event_type).await)
+    }))
+    .await;
+    for (event_type, result) in prepared {
+        if let Err(error) = result {
+            tracing::warn!(event_type, %error, "schema not registered ahead of use");
+        }
+    }
+}
+
+/// The task of [`prepare_schemas`], stopped when the term ends.
+struct Preparing(tokio::task::JoinHandle<()>);
+
+impl Drop for Preparing {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Sleeps, waking early when `stop` turns true; answers whether to stop.

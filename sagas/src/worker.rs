@@ -127,7 +127,7 @@ impl ParticipantWorker {
     }
 
     async fn consume(&self, stop: &mut watch::Receiver<bool>) -> Result<(), SagaError> {
-        let consumer = Arc::new(self.consumer()?);
+        let consumer = Arc::new(self.consumer().await?);
         let owner = Owner::Participant(self.participant.name());
         let dead_letters = DeadLetters::new(&self.kafka, owner)?;
         // Reports the participant running to /health/ready, and its lag, until this returns.
@@ -146,10 +146,10 @@ impl ParticipantWorker {
         }
     }
 
-    fn consumer(&self) -> Result<StreamConsumer, SagaError> {
+    async fn consumer(&self) -> Result<StreamConsumer, SagaError> {
         let consumer: StreamConsumer =
             ConsumerConfig::member(self.group_id()).create(&self.kafka)?;
-        causeway_consumer::subscribe(&consumer, &self.kafka, &self.participant.streams())?;
+        causeway_consumer::subscribe(&consumer, &self.kafka, &self.participant.streams()).await?;
         Ok(consumer)
     }
 
