@@ -1,6 +1,8 @@
 //! The running platform: binds the HTTP listener, serves the routes of its HTTP roles and
 //! runs its background roles (relay, …) until told to stop.
 
+use causeway_auth::Verifier;
+use causeway_auth::http::authenticated;
 use std::future::Future;
 use std::time::Duration;
 
@@ -69,14 +71,21 @@ impl Application {
             .merge(http::openapi::routes())
             .layer(limit);
         let admission = Admission::bounded(settings.admission.max_saga_backlog);
+        // Every /api/* route needs a verified caller; health, metrics and the OpenAPI
+        // document stay open.
+        causeway_auth::install_crypto();
+        let verifier = Verifier::new(&settings.auth).map_err(|e| InfraError::InvalidSetting {
+            key: "auth",
+            reason: e.to_string(),
+        })?;
         if roles.has(Role::CommandApi) {
-            routes = routes.merge(command_api(settings, &pool, admission.clone()));
+            let api = command_api(settings, &pool, admission.clone());
+            routes = routes.merge(authenticated(api, verifier.clone()));
         }
         if roles.has(Role::ReadApi) {
-            routes = routes.merge(causeway_read_api::router(
-                pool.clone(),
-                ReadApiConfig::from(&settings.read_api),
-            ));
+            let api =
+                causeway_read_api::router(pool.clone(), ReadApiConfig::from(&settings.read_api));
+            routes = routes.merge(authenticated(api, verifier));
         }
         let router = with_layers(routes, settings);
         let mut workers = workers(settings, roles, &pool)?;

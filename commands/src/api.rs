@@ -47,7 +47,7 @@ use sqlx::PgPool;
 
 pub use admission::Admission;
 pub use answer::{CONSISTENCY_TOKEN, IDEMPOTENT_REPLAYED};
-pub use context::{ANONYMOUS, CALLER, CORRELATION_ID, IDEMPOTENCY_KEY, TRACEPARENT};
+pub use context::{CORRELATION_ID, IDEMPOTENCY_KEY, TRACEPARENT};
 pub use error::ApiError;
 pub use routes::CommandApiDoc;
 

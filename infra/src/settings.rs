@@ -42,6 +42,38 @@ pub struct Settings {
     pub read_api: ReadApiSettings,
     /// When the command API refuses new orders.
     pub admission: AdmissionSettings,
+    /// Who may call the HTTP API: the OpenID Connect issuer whose tokens it accepts.
+    pub auth: AuthSettings,
+}
+
+/// Authentication of HTTP callers: bearer JWT access tokens of one OpenID Connect issuer,
+/// verified against its published keys, and the claim their roles are read from
+/// (`causeway-auth`, docs/security.md).
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    /// The issuer, exactly as tokens carry it in `iss` (e.g. `http://127.0.0.1:4444/`).
+    pub issuer: String,
+    /// Where the issuer's keys are; empty: discovered from
+    /// `<issuer>/.well-known/openid-configuration`.
+    #[serde(default)]
+    pub jwks_url: String,
+    /// The audience a token must name in `aud`.
+    pub audience: String,
+    /// The claim holding the caller's roles: a list of strings or one space-separated string
+    /// (`scp`, `scope`, `roles`, or a namespaced custom claim).
+    pub roles_claim: String,
+    /// Stripped from each value of the roles claim before it names a role (e.g. `causeway:`);
+    /// values without it are ignored.
+    #[serde(default)]
+    pub role_prefix: String,
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds.
+    pub leeway_secs: u64,
+    /// The keys are fetched again after this long.
+    pub refresh_secs: u64,
+    /// A token signed with an unknown key makes the keys be fetched again, at most this often.
+    pub unknown_key_refresh_secs: u64,
+    /// Timeout of each request to the issuer.
+    pub timeout_ms: u64,
 }
 
 /// Admission control: the command API refuses new orders (503 with `Retry-After`) while the

@@ -27,6 +27,7 @@ mod saga;
 use std::time::Duration;
 
 use axum::Router;
+use axum::middleware::from_fn_with_state;
 use axum::routing::get;
 use causeway_infra::settings::ReadApiSettings;
 use sqlx::PgPool;
@@ -90,13 +91,36 @@ struct ReadState {
 
 /// The query routes.
 pub fn router(pool: PgPool, config: ReadApiConfig) -> Router {
+    use causeway_auth::Permission::{ReadCustomers, ReadInventory, ReadNotifications, ReadOrders};
+    let allowed = |permission| from_fn_with_state(permission, causeway_auth::http::require);
     Router::new()
-        .route("/api/inventory/{sku}", get(inventory::get_item))
-        .route("/api/orders", get(orders::list_orders))
-        .route("/api/orders/{id}", get(orders::get_order))
-        .route("/api/orders/{id}/payment", get(payments::get_payment))
-        .route("/api/orders/{id}/saga", get(saga::get_timeline))
-        .route("/api/customers/{id}", get(customers::get_customer))
-        .route("/api/notifications", get(notifications::list_notifications))
+        .route(
+            "/api/inventory/{sku}",
+            get(inventory::get_item).route_layer(allowed(ReadInventory)),
+        )
+        .route(
+            "/api/orders",
+            get(orders::list_orders).route_layer(allowed(ReadOrders)),
+        )
+        .route(
+            "/api/orders/{id}",
+            get(orders::get_order).route_layer(allowed(ReadOrders)),
+        )
+        .route(
+            "/api/orders/{id}/payment",
+            get(payments::get_payment).route_layer(allowed(ReadOrders)),
+        )
+        .route(
+            "/api/orders/{id}/saga",
+            get(saga::get_timeline).route_layer(allowed(ReadOrders)),
+        )
+        .route(
+            "/api/customers/{id}",
+            get(customers::get_customer).route_layer(allowed(ReadCustomers)),
+        )
+        .route(
+            "/api/notifications",
+            get(notifications::list_notifications).route_layer(allowed(ReadNotifications)),
+        )
         .with_state(ReadState { pool, config })
 }

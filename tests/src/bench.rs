@@ -14,9 +14,17 @@ pub fn arg<T: FromStr>(name: &str) -> Option<T> {
         .and_then(|v| v.parse().ok())
 }
 
-/// An HTTP client that keeps up to `clients` connections to `server`, once it listens.
+/// An HTTP client (an `admin` bearer token on every request) that keeps up to `clients`
+/// connections to `server`, once it listens.
 pub async fn client_for(server: &crate::process::RoleProcess, clients: usize) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let bearer = format!("Bearer {}", crate::tokens::admin().await);
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        bearer.parse().expect("a header value"),
+    );
     let client = reqwest::Client::builder()
+        .default_headers(headers)
         .pool_max_idle_per_host(clients)
         .build()
         .expect("an HTTP client");

@@ -19,6 +19,7 @@ pub mod process;
 pub mod read_models;
 pub mod relay_support;
 pub mod shop;
+pub mod tokens;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -109,7 +110,7 @@ impl TestDatabase {
 pub struct TestApp {
     /// `http://127.0.0.1:<port>`.
     pub address: String,
-    /// An HTTP client for it.
+    /// An HTTP client for it, sending an `admin` bearer token ([`tokens`]).
     pub client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -134,10 +135,7 @@ impl TestApp {
         let task = tokio::spawn(app.run_until(async {
             let _ = stopped.await;
         }));
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("http client");
+        let client = tokens::admin_client().await;
         Self {
             address,
             client,

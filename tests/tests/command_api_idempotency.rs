@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use causeway_tests::command_api::{Answer, Api, answer, customer_body, unknown_id};
+use causeway_tests::tokens;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -106,11 +107,12 @@ async fn a_creation_retried_with_the_same_key_answers_the_same_id() {
     assert_eq!(first.status, StatusCode::CREATED);
     assert_eq!(again.status, StatusCode::CREATED);
     assert_eq!(again.body, first.body);
+    let other = format!("Bearer {}", tokens::token("admin", "someone-else").await);
     let other_caller = api
         .post_with(
             "/api/customers",
             &customer_body(),
-            &[key[0], ("x-caller", "someone-else")],
+            &[key[0], ("authorization", other.as_str())],
         )
         .await;
     assert_ne!(other_caller.body["customer_id"], first.body["customer_id"]);
@@ -187,7 +189,7 @@ async fn a_duplicate_waits_for_the_attempt_in_progress_and_then_answers_409() {
     let locked: bool =
         sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1, hashtext($2 || E'\\n' || $3))")
             .bind(0x1de0_0005_i32)
-            .bind("anonymous")
+            .bind(tokens::subject("admin", "tests"))
             .bind("slow")
             .fetch_one(&mut *holder)
             .await

@@ -6,6 +6,7 @@
 
 use causeway_domain::OrderId;
 use causeway_tests::command_api::{Api, customer_body, order_body};
+use causeway_tests::tokens;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -149,7 +150,7 @@ async fn cancelling_an_order_answers_200_with_the_next_version() {
 }
 
 #[tokio::test]
-async fn every_command_records_its_correlation_id_caller_key_and_traceparent() {
+async fn every_command_records_its_correlation_id_verified_caller_key_and_traceparent() {
     let api = Api::spawn().await;
     let correlation = Uuid::new_v4().to_string();
     let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
@@ -159,6 +160,7 @@ async fn every_command_records_its_correlation_id_caller_key_and_traceparent() {
             &json!({"quantity": 1}),
             &[
                 ("x-correlation-id", correlation.as_str()),
+                // Never recorded: the caller is the token's subject.
                 ("x-caller", "warehouse-service"),
                 ("idempotency-key", "restock-mug-9-a"),
                 ("traceparent", traceparent),
@@ -176,14 +178,14 @@ async fn every_command_records_its_correlation_id_caller_key_and_traceparent() {
             .await
             .unwrap();
     assert_eq!(metadata["correlation_id"], correlation.as_str());
-    assert_eq!(metadata["caller"], "warehouse-service");
+    assert_eq!(metadata["caller"], tokens::subject("admin", "tests"));
     assert_eq!(metadata["idempotency_key"], "restock-mug-9-a");
     assert_eq!(metadata["traceparent"], traceparent);
     assert!(metadata.get("causation_id").is_none(), "{metadata}");
 }
 
 #[tokio::test]
-async fn a_command_without_metadata_headers_gets_a_new_correlation_id_and_an_anonymous_caller() {
+async fn a_command_without_metadata_headers_gets_a_new_correlation_id_and_its_token_subject() {
     let api = Api::spawn().await;
     let answer = api
         .post("/api/inventory/mug-9/restock", &json!({"quantity": 1}))
@@ -195,6 +197,6 @@ async fn a_command_without_metadata_headers_gets_a_new_correlation_id_and_an_ano
         .unwrap();
     assert_eq!(metadata["correlation_id"], echoed.as_str());
     assert!(Uuid::parse_str(&echoed).is_ok());
-    assert_eq!(metadata["caller"], "anonymous");
+    assert_eq!(metadata["caller"], tokens::subject("admin", "tests"));
     assert!(metadata.get("idempotency_key").is_none(), "{metadata}");
 }

@@ -43,10 +43,7 @@ async fn every_order_sent_around_a_kill_is_stored_exactly_once_after_retries() {
     let db = TestDatabase::migrated().await;
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
+    let client = causeway_tests::tokens::admin_client().await;
     let mut server = RoleProcess::command("command-api", &db.settings)
         .port(port)
         .start();

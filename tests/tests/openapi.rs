@@ -124,12 +124,7 @@ async fn the_document_is_openapi_3_with_every_route_its_bodies_errors_and_header
             "{path}"
         );
         let params = parameter_names(operation);
-        for header in [
-            "idempotency-key",
-            "x-correlation-id",
-            "x-caller",
-            "traceparent",
-        ] {
+        for header in ["idempotency-key", "x-correlation-id", "traceparent"] {
             assert!(
                 params.contains(&(header.to_owned(), "header".to_owned())),
                 "{path}: {params:?}"

@@ -346,10 +346,7 @@ async fn one_placed_order_is_one_trace_across_every_role_and_a_replay_only_links
     let db = TestDatabase::migrated().await;
     let settings = shop_settings(&db.settings);
     let mut platform = Platform::start(&settings);
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
+    let client = causeway_tests::tokens::admin_client().await;
     for base in [&platform.command_api, &platform.read_api] {
         eventually(Duration::from_secs(60), "the HTTP roles to listen", || {
             let url = format!("{base}/health/live");

@@ -22,6 +22,7 @@ impl Demo {
         let response = self
             .client
             .post(format!("{}{path}", self.url))
+            .bearer_auth(self.bearer.get())
             .json(&body)
             .send()
             .await
@@ -50,7 +51,13 @@ impl Demo {
         if let Some(cursor) = cursor {
             url.query_pairs_mut().append_pair("cursor", cursor);
         }
-        let response = self.client.get(url).send().await.ok()?;
+        let response = self
+            .client
+            .get(url)
+            .bearer_auth(self.bearer.get())
+            .send()
+            .await
+            .ok()?;
         if response.status() != StatusCode::OK {
             return None;
         }

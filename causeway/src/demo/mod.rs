@@ -24,6 +24,7 @@ mod follow;
 mod pace;
 mod report;
 mod stats;
+mod token;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -40,6 +41,7 @@ use follow::{Followed, follow};
 use pace::place_orders;
 use report::report;
 use stats::Stats;
+use token::Bearer;
 
 /// `causeway demo` options.
 #[derive(Debug, Clone, clap::Args)]
@@ -75,11 +77,20 @@ pub struct DemoArgs {
     /// Longest wait for one order to become final before it counts as unfinished.
     #[arg(long, default_value_t = 60)]
     pub final_timeout_secs: u64,
+    /// Bearer token sent with every request; its roles must allow registering customers,
+    /// restocking and placing orders (`admin`, or `storefront` with `operator`).
+    #[arg(long, env = "CAUSEWAY_DEMO_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// A command printing a bearer token on its last line, run at start and every 20
+    /// minutes, e.g. `scripts/token admin demo`.
+    #[arg(long, env = "CAUSEWAY_DEMO_TOKEN_COMMAND")]
+    pub token_command: Option<String>,
 }
 
 /// What the order tasks share.
 struct Demo {
     client: Client,
+    bearer: Bearer,
     url: String,
     read_url: String,
     args: DemoArgs,
@@ -107,7 +118,8 @@ pub async fn run(args: DemoArgs, settings: &Settings) -> anyhow::Result<()> {
         format!("http://{host}:{}", settings.http.port)
     });
     let client = Client::builder().timeout(Duration::from_secs(30)).build()?;
-    let demo = Arc::new(setup(client, url, args).await?);
+    let bearer = Bearer::start(args.token.clone(), args.token_command.clone()).await?;
+    let demo = Arc::new(setup(client, bearer, url, args).await?);
     println!(
         "demo: {} customers, {} SKUs (+1 scarce) at {}; placing orders at {}/s",
         demo.rich.len() + demo.poor.len(),
@@ -142,7 +154,12 @@ fn sku_names(count: usize, run: &str) -> Vec<String> {
 }
 
 /// Registers the customers and restocks the SKUs.
-async fn setup(client: Client, url: String, args: DemoArgs) -> anyhow::Result<Demo> {
+async fn setup(
+    client: Client,
+    bearer: Bearer,
+    url: String,
+    args: DemoArgs,
+) -> anyhow::Result<Demo> {
     let run = Uuid::new_v4().simple().to_string();
     let run = &run[..8];
     let skus = sku_names(args.skus.max(1), run);
@@ -150,6 +167,7 @@ async fn setup(client: Client, url: String, args: DemoArgs) -> anyhow::Result<De
     let read_url = args.read_url.clone().unwrap_or_else(|| url.clone());
     let demo = Demo {
         client,
+        bearer,
         url,
         read_url,
         rich: Vec::new(),

@@ -16,6 +16,7 @@ use axum::routing::get;
 use causeway_commands::api::CommandApiDoc;
 use causeway_read_api::ReadApiDoc;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi as Document, PathsBuilder, Ref, ResponseBuilder};
 use utoipa::{OpenApi, PartialSchema, ToSchema};
 
@@ -81,9 +82,52 @@ pub fn document() -> Document {
     let mut document = ProcessDoc::openapi();
     document.merge(CommandApiDoc::openapi());
     document.merge(ReadApiDoc::openapi());
+    secure_api_routes(&mut document);
     document.merge(process_routes());
     document
 }
+
+/// The bearer scheme, and on every `/api/*` operation: the requirement, 401 and 403
+/// (`causeway-auth`; the process routes stay open).
+fn secure_api_routes(document: &mut Document) {
+    let scheme = HttpBuilder::new()
+        .scheme(HttpAuthScheme::Bearer)
+        .bearer_format("JWT")
+        .description(Some(
+            "A JWT access token of the configured OpenID Connect issuer (`auth.issuer`); \
+             its roles decide what the caller may do (docs/security.md)",
+        ))
+        .build();
+    document
+        .components
+        .get_or_insert_with(Default::default)
+        .add_security_scheme(BEARER, SecurityScheme::Http(scheme));
+    let refusals = causeway_infra::problem::problem_responses(&[
+        (
+            401,
+            "No valid bearer token (`WWW-Authenticate` says why, by RFC 6750 code)",
+        ),
+        (403, "The caller's roles do not grant this operation"),
+    ]);
+    for (path, item) in document.paths.paths.iter_mut() {
+        if !path.starts_with("/api/") {
+            continue;
+        }
+        for operation in [&mut item.get, &mut item.post].into_iter().flatten() {
+            operation.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
+            for (status, response) in &refusals {
+                operation
+                    .responses
+                    .responses
+                    .entry(status.clone())
+                    .or_insert_with(|| response.clone());
+            }
+        }
+    }
+}
+
+/// The name of the bearer security scheme.
+const BEARER: &str = "bearer";
 
 /// The route serving [`document`], serialized once: the route's state is cloned for every
 /// connection and request, and cloning the document itself (~4,000 allocations) made a

@@ -4,9 +4,11 @@
 //! | header | becomes | when absent |
 //! |---|---|---|
 //! | `X-Correlation-Id` (a UUID) | `correlation_id`, echoed on the answer | a new UUID v7 |
-//! | `X-Caller` | `caller` (no authentication: an identity the caller claims) | `anonymous` |
 //! | `Idempotency-Key` | `idempotency_key` (see [`super::idempotency`]) | none |
 //! | `traceparent` (W3C) | the parent of the command span; `traceparent` | a new trace |
+//!
+//! The `caller` is the verified subject of the request's bearer token (`causeway-auth`),
+//! never something the client asserts; idempotency keys are scoped by it.
 //!
 //! The stored `traceparent` is the command span's own context when OpenTelemetry is
 //! installed (so the relay and consumers continue this very span), else the incoming header.
@@ -27,17 +29,11 @@ use super::idempotency::IdempotencyKey;
 
 /// Names the flow a command belongs to; echoed on every answer.
 pub const CORRELATION_ID: HeaderName = HeaderName::from_static("x-correlation-id");
-/// Who issues the command. Not authenticated: authentication is not in scope yet.
-pub const CALLER: HeaderName = HeaderName::from_static("x-caller");
 /// Makes a retried command take effect at most once.
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 /// The W3C trace context of the caller.
 pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
-/// The caller recorded when `X-Caller` is absent.
-pub const ANONYMOUS: &str = "anonymous";
-/// The longest `X-Caller` accepted.
-const MAX_CALLER_LEN: usize = 128;
 /// The longest `Idempotency-Key` accepted.
 const MAX_KEY_LEN: usize = 255;
 
@@ -54,13 +50,14 @@ pub(crate) struct RequestContext {
 }
 
 impl RequestContext {
-    /// Reads the headers; `fingerprint` identifies the request (method, path, body).
+    /// Reads the headers of a request by `caller` (the verified subject); `fingerprint`
+    /// identifies the request (method, path, body).
     pub(crate) fn from_headers(
         headers: &HeaderMap,
+        caller: String,
         fingerprint: [u8; 32],
     ) -> Result<Self, ApiError> {
         let correlation_id = correlation_id(headers)?;
-        let caller = caller(headers)?;
         let key = idempotency_key(headers)?;
         let idempotency = key
             .clone()
@@ -107,14 +104,6 @@ fn correlation_id(headers: &HeaderMap) -> Result<Uuid, ApiError> {
         .ok()
         .and_then(|text| Uuid::parse_str(text.trim()).ok())
         .ok_or_else(|| invalid_header(&CORRELATION_ID, "must be a UUID"))
-}
-
-fn caller(headers: &HeaderMap) -> Result<String, ApiError> {
-    match headers.get(CALLER) {
-        None => Ok(ANONYMOUS.to_owned()),
-        Some(value) => token(value, MAX_CALLER_LEN)
-            .ok_or_else(|| invalid_header(&CALLER, token_rule(MAX_CALLER_LEN))),
-    }
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
@@ -252,8 +241,8 @@ mod tests {
     #[test]
     fn ids_derived_from_a_key_depend_on_the_key_the_caller_and_the_aggregate_type() {
         let context = |caller: &str, key: &str| {
-            let map = headers(&[("x-caller", caller), ("idempotency-key", key)]);
-            RequestContext::from_headers(&map, [0; 32]).unwrap()
+            let map = headers(&[("idempotency-key", key)]);
+            RequestContext::from_headers(&map, caller.to_owned(), [0; 32]).unwrap()
         };
         let id = context("shop", "k1").new_aggregate_id("Order");
         assert_eq!(id, context("shop", "k1").new_aggregate_id("Order"));
@@ -261,7 +250,8 @@ mod tests {
         assert_ne!(id, context("shop", "k2").new_aggregate_id("Order"));
         assert_ne!(id, context("other", "k1").new_aggregate_id("Order"));
         assert_ne!(id, context("shop", "k1").new_aggregate_id("Customer"));
-        let keyless = RequestContext::from_headers(&HeaderMap::new(), [0; 32]).unwrap();
+        let keyless =
+            RequestContext::from_headers(&HeaderMap::new(), "shop".into(), [0; 32]).unwrap();
         assert_ne!(
             keyless.new_aggregate_id("Order"),
             keyless.new_aggregate_id("Order")
@@ -270,17 +260,15 @@ mod tests {
 
     #[test]
     fn metadata_headers_are_checked_and_defaulted() {
-        let defaults = RequestContext::from_headers(&HeaderMap::new(), [0; 32]).unwrap();
-        assert_eq!(defaults.metadata.caller, ANONYMOUS);
+        let defaults =
+            RequestContext::from_headers(&HeaderMap::new(), "shop".into(), [0; 32]).unwrap();
+        assert_eq!(defaults.metadata.caller, "shop");
         assert_eq!(defaults.metadata.causation_id, None);
         assert!(defaults.idempotency.is_none());
-        for (name, value) in [
-            ("x-correlation-id", "not-a-uuid"),
-            ("x-caller", "two words"),
-            ("idempotency-key", ""),
-        ] {
+        for (name, value) in [("x-correlation-id", "not-a-uuid"), ("idempotency-key", "")] {
             let error =
-                RequestContext::from_headers(&headers(&[(name, value)]), [0; 32]).expect_err(name);
+                RequestContext::from_headers(&headers(&[(name, value)]), "shop".into(), [0; 32])
+                    .expect_err(name);
             assert!(
                 matches!(&error, ApiError::BadRequest { field: Some(f), .. } if f == name),
                 "{error:?}"

@@ -72,6 +72,10 @@ pub enum ApiError {
         /// When to try again.
         retry_after_secs: u64,
     },
+    /// The request reached a command without a verified caller (a route outside the
+    /// authentication layer): refused, never run as nobody.
+    #[error(transparent)]
+    Auth(#[from] causeway_auth::AuthError),
     /// Anything else: opaque to the client, logged once with its cause chain.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
@@ -146,6 +150,7 @@ impl ApiError {
                     json!({ "backlog": backlog, "bound": bound, "retry_after_secs": retry_after_secs }),
                 ),
             ),
+            Self::Auth(_) => (StatusCode::UNAUTHORIZED, "unauthenticated", None),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error", None),
         }
     }
@@ -160,6 +165,9 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let Self::Auth(error) = self {
+            return error.into_response();
+        }
         if let Self::Internal(_) = &self {
             // The one place a 500 is logged; the client sees nothing of the cause.
             tracing::error!(error = %error_chain(&self), "command API internal error");

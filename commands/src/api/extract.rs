@@ -7,6 +7,7 @@ use axum::extract::rejection::{BytesRejection, JsonRejection};
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, header};
+use causeway_auth::Principal;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
@@ -28,6 +29,12 @@ impl<T: DeserializeOwned> FromRequest<CommandApi> for CommandRequest<T> {
 
     async fn from_request(request: Request, api: &CommandApi) -> Result<Self, ApiError> {
         require_json(request.headers())?;
+        // Put there by the authentication layer; a request without it never gets here.
+        let caller = request
+            .extensions()
+            .get::<Principal>()
+            .map(|p| p.subject.clone())
+            .ok_or(causeway_auth::AuthError::Missing)?;
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
         let headers = request.headers().clone();
@@ -36,7 +43,7 @@ impl<T: DeserializeOwned> FromRequest<CommandApi> for CommandRequest<T> {
             .map_err(|rejection| body_rejection(&rejection, api.config.body_limit_bytes))?;
         let Json(body) = Json::<T>::from_bytes(&bytes).map_err(json_rejection)?;
         let fingerprint = fingerprint(&method, &path, &bytes);
-        let context = RequestContext::from_headers(&headers, fingerprint)?;
+        let context = RequestContext::from_headers(&headers, caller, fingerprint)?;
         Ok(Self { body, context })
     }
 }

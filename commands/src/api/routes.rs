@@ -23,20 +23,36 @@ use super::requests::{
     RestockRequest,
 };
 
+use causeway_auth::Permission;
+use causeway_auth::http::require;
+
 type Answered = Result<Answer, ApiError>;
 
 /// Every command route, with `api` as state.
 pub(crate) fn routes(api: CommandApi) -> Router {
     let limit = api.config.body_limit_bytes;
+    let allowed = |permission| middleware::from_fn_with_state(permission, require);
     Router::new()
-        .route("/api/customers", post(register_customer))
+        .route(
+            "/api/customers",
+            post(register_customer).route_layer(allowed(Permission::RegisterCustomer)),
+        )
         .route(
             "/api/customers/{id}/credit-limit",
-            post(change_credit_limit),
+            post(change_credit_limit).route_layer(allowed(Permission::ChangeCreditLimit)),
         )
-        .route("/api/inventory/{sku}/restock", post(restock))
-        .route("/api/orders", post(place_order))
-        .route("/api/orders/{id}/cancel", post(cancel_order))
+        .route(
+            "/api/inventory/{sku}/restock",
+            post(restock).route_layer(allowed(Permission::Restock)),
+        )
+        .route(
+            "/api/orders",
+            post(place_order).route_layer(allowed(Permission::PlaceOrder)),
+        )
+        .route(
+            "/api/orders/{id}/cancel",
+            post(cancel_order).route_layer(allowed(Permission::CancelOrder)),
+        )
         .route_layer(middleware::from_fn(command_span))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(api)
@@ -300,9 +316,6 @@ struct CommandHeaders {
     /// Names the flow the command belongs to (a UUID); assigned when absent.
     #[param(rename = "X-Correlation-Id")]
     correlation_id: Option<uuid::Uuid>,
-    /// Who issues the command (not authenticated); `anonymous` when absent.
-    #[param(rename = "X-Caller")]
-    caller: Option<String>,
     /// The caller's W3C trace context: the command span continues it.
     #[param(rename = "traceparent")]
     traceparent: Option<String>,
