@@ -1,4 +1,4 @@
-//! [`AuthError`] and its one mapping to an answer: 401, 403 or 503, problem+json, with the
+//! [`AuthError`] and its one mapping to an answer: 401, 403, 429 or 503, problem+json, with the
 //! `WWW-Authenticate` challenge of RFC 6750. The answer never says which check failed beyond
 //! the standard error code; the log says why, at debug level.
 
@@ -22,6 +22,12 @@ pub enum AuthError {
     /// The issuer's keys cannot be fetched (and none are cached).
     #[error("the token issuer is unavailable: {0}")]
     Unavailable(String),
+    /// The caller (or, unauthenticated, its address) is past its quota.
+    #[error("rate limited for {retry_after:?}")]
+    RateLimited {
+        /// When the next request would be let in.
+        retry_after: std::time::Duration,
+    },
 }
 
 impl AuthError {
@@ -37,6 +43,7 @@ impl AuthError {
             Self::Invalid(_) => "invalid",
             Self::Forbidden(_) => "forbidden",
             Self::Unavailable(_) => "unavailable",
+            Self::RateLimited { .. } => "rate_limited",
         }
     }
 }
@@ -79,6 +86,15 @@ impl IntoResponse for AuthError {
                     None,
                 )
             }
+            Self::RateLimited { retry_after } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!(
+                    "too many requests; retry in {} s",
+                    retry_after_secs(*retry_after)
+                ),
+                None,
+            ),
         };
         let body = problem_body(status, code, detail, None);
         let mut response = (status, body.to_string()).into_response();
@@ -87,9 +103,23 @@ impl IntoResponse for AuthError {
         if let Some(challenge) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
             headers.insert(header::WWW_AUTHENTICATE, challenge);
         }
-        if matches!(self, Self::Unavailable(_)) {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+        match self {
+            Self::Unavailable(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+            }
+            Self::RateLimited { retry_after } => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(retry_after_secs(retry_after)),
+                );
+            }
+            _ => {}
         }
         response
     }
+}
+
+/// Whole seconds, rounded up: `Retry-After` has no fractions.
+fn retry_after_secs(wait: std::time::Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }

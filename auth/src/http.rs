@@ -1,37 +1,61 @@
 //! The axum side: [`authenticate`] turns a bearer token into a [`Principal`] in the request's
-//! extensions (or answers 401/503), and [`require`] answers 403 unless that principal holds a
-//! permission. Handlers read the caller with [`Caller`].
+//! extensions (or answers 401/503, and 429 past a quota), and [`require`] answers 403 unless
+//! that principal holds a permission. Handlers read the caller with [`Caller`].
 //!
 //! A token in a header other than `Authorization: Bearer` (a cookie, a query parameter) is
 //! never looked at.
 
+use std::net::{IpAddr, SocketAddr};
+
 use axum::Router;
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 
 use crate::access::{Permission, Principal};
-use crate::{AuthError, Verifier};
+use crate::{AuthError, RateLimits, Verifier};
 
-/// Every route of `router` needs a valid bearer token; its principal is put in the request's
-/// extensions for [`require`] and [`Caller`].
-pub fn authenticated(router: Router, verifier: Verifier) -> Router {
-    router.layer(middleware::from_fn_with_state(verifier, authenticate))
+/// What [`authenticate`] checks a request with.
+#[derive(Clone)]
+pub struct Gate {
+    /// Verifies bearer tokens.
+    pub verifier: Verifier,
+    /// Quotas per subject and, for failed authentication, per peer address.
+    pub limits: RateLimits,
 }
 
-/// The middleware of [`authenticated`].
+/// Every route of `router` needs a valid bearer token and a caller within its quota; the
+/// principal is put in the request's extensions for [`require`] and [`Caller`].
+pub fn authenticated(router: Router, gate: Gate) -> Router {
+    router.layer(middleware::from_fn_with_state(gate, authenticate))
+}
+
+/// The middleware of [`authenticated`]. The peer address comes from the connection
+/// (`ConnectInfo`), never from a header.
 pub async fn authenticate(
-    State(verifier): State<Verifier>,
+    State(gate): State<Gate>,
     mut request: Request,
     next: Next,
 ) -> Result<Response, AuthError> {
-    let token = bearer_token(&request)?;
-    let principal = verifier.verify(token).await?;
+    let verified = match bearer_token(&request) {
+        Ok(token) => gate.verifier.verify(token).await,
+        Err(error) => Err(error),
+    };
+    let principal = verified.map_err(|error| gate.limits.refuse(peer(&request), error))?;
+    gate.limits.admit(&principal)?;
     tracing::Span::current().record("enduser.id", principal.subject.as_str());
     request.extensions_mut().insert(principal);
     Ok(next.run(request).await)
+}
+
+/// The address of the connection the request came on, when the server recorded it.
+fn peer(request: &Request) -> Option<IpAddr> {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip())
 }
 
 /// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).

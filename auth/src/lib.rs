@@ -12,19 +12,23 @@
 //! - `keys`: the issuer's JWKS through discovery, keys pinned to their algorithm.
 //! - [`Verifier`]: verifies a token with cached keys, refetched when stale or when a token
 //!   names an unknown key (rate-limited).
+//! - [`RateLimits`]: request quotas per verified subject (by role) and, for requests that
+//!   fail authentication, per peer address.
 //! - [`http`]: the axum middleware (`authenticated`, `require`) and the [`http::Caller`]
 //!   extractor.
-//! - [`AuthError`]: 401 / 403 / 503 as problem+json with an RFC 6750 challenge.
+//! - [`AuthError`]: 401 / 403 / 429 / 503 as problem+json with an RFC 6750 challenge.
 
 pub mod access;
 mod error;
 pub mod http;
 mod keys;
+mod limit;
 mod verifier;
 
 pub use access::{Permission, Principal, Role};
 pub use error::{AUTH_REFUSED, AuthError};
 pub use keys::ACCEPTED as ACCEPTED_ALGORITHMS;
+pub use limit::RateLimits;
 pub use verifier::Verifier;
 
 /// Installs the one crypto backend token signatures are checked with (aws-lc-rs) as the

@@ -1,16 +1,27 @@
-//! The running platform: binds the HTTP listener, serves the routes of its HTTP roles and
-//! runs its background roles (relay, …) until told to stop.
+//! The running platform: binds the public and management HTTP listeners, serves the routes
+//! of its HTTP roles and runs its background roles (relay, …) until told to stop.
+//!
+//! The public listener carries `/api/*` (behind authentication and rate limits), the
+//! OpenAPI document and a yes/no `/health/*`; the management listener carries `/metrics` and
+//! the detailed `/health/ready`. Layers of the public router, outermost first: sensitive
+//! `Authorization` (never logged), request metrics, CORS, tracing, the request timeout; the
+//! `/api/*` routers add load shedding (`http.max_in_flight`, then 503) and authentication.
 
-use causeway_auth::Verifier;
-use causeway_auth::http::authenticated;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::error_handling::HandleErrorLayer;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use causeway_auth::http::{Gate, authenticated};
+use causeway_auth::{RateLimits, Verifier};
 use causeway_commands::api::{self, Admission, ApiConfig};
 use causeway_event_store::CommandStore;
 use causeway_infra::avro::EventCodec;
 use causeway_infra::health::HealthChecker;
+use causeway_infra::problem::{PROBLEM_JSON, problem_body};
 use causeway_infra::{InfraError, Settings, db};
 use causeway_projections::registry::{self, Visitor};
 use causeway_projections::{Projection, ProjectionWorker};
@@ -19,13 +30,20 @@ use causeway_relay::Relay;
 use causeway_sagas::{Backoff, DeadlineWatcher, Participant, ParticipantWorker, Reactor};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tower::ServiceBuilder;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::http;
+use crate::http::health::Detail;
+use crate::http::server::{self, ConnectionLimits};
 use crate::roles::{Role, Roles};
 
 /// How long open connections may finish once shutdown starts.
@@ -37,6 +55,9 @@ const STOP_WAIT: Duration = Duration::from_secs(30);
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    management: TcpListener,
+    management_router: Router,
+    limits: ConnectionLimits,
     workers: Vec<Worker>,
 }
 
@@ -57,37 +78,40 @@ impl Application {
     pub async fn build_with_roles(settings: &Settings, roles: &Roles) -> Result<Self, InfraError> {
         let pool = db::lazy_pool(&settings.database);
         let health = HealthChecker::new(settings, pool.clone())?;
-        let address = format!("{}:{}", settings.http.host, settings.http.port);
-        let listener = TcpListener::bind(&address)
-            .await
-            .map_err(|source| InfraError::Bind {
-                address: address.clone(),
-                source,
-            })?;
-        let limit = RequestBodyLimitLayer::new(settings.http.body_limit_bytes);
+        let listener = bind(&settings.http.host, settings.http.port).await?;
+        let management_host = settings
+            .http
+            .management_host
+            .as_deref()
+            .unwrap_or(&settings.http.host);
+        let management = bind(management_host, settings.http.management_port).await?;
         let metrics = causeway_infra::metrics::install()?;
-        let mut routes = http::health::routes(health)
+        let management_router = http::health::routes(health.clone(), Detail::Full)
             .merge(http::metrics::routes(metrics))
+            .layer(SetSensitiveRequestHeadersLayer::new([
+                header::AUTHORIZATION,
+            ]));
+        let limit = RequestBodyLimitLayer::new(settings.http.body_limit_bytes);
+        let mut routes = http::health::routes(health, Detail::Summary)
             .merge(http::openapi::routes())
             .layer(limit);
         let admission = Admission::bounded(settings.admission.max_saga_backlog);
-        // Every /api/* route needs a verified caller; health, metrics and the OpenAPI
-        // document stay open.
-        causeway_auth::install_crypto();
-        let verifier = Verifier::new(&settings.auth).map_err(|e| InfraError::InvalidSetting {
-            key: "auth",
-            reason: e.to_string(),
-        })?;
+        // Every /api/* route needs a verified caller within its quota; health and the
+        // OpenAPI document stay open.
+        // Past `max_in_flight` API requests at once (both APIs together), the next is
+        // answered 503 at once; health stays outside, so a busy process is not restarted.
+        let gate = gate(settings)?;
+        let in_flight = Arc::new(Semaphore::new(settings.http.max_in_flight));
         if roles.has(Role::CommandApi) {
             let api = command_api(settings, &pool, admission.clone());
-            routes = routes.merge(authenticated(api, verifier.clone()));
+            routes = routes.merge(shed(authenticated(api, gate.clone()), &in_flight));
         }
         if roles.has(Role::ReadApi) {
             let api =
                 causeway_read_api::router(pool.clone(), ReadApiConfig::from(&settings.read_api));
-            routes = routes.merge(authenticated(api, verifier));
+            routes = routes.merge(shed(authenticated(api, gate), &in_flight));
         }
-        let router = with_layers(routes, settings);
+        let router = with_layers(routes, settings)?;
         let mut workers = workers(settings, roles, &pool)?;
         if roles.has(Role::CommandApi) && admission.is_bounded() {
             let (settings, kafka) = (settings.admission.clone(), settings.kafka.clone());
@@ -98,13 +122,28 @@ impl Application {
         Ok(Self {
             listener,
             router,
+            management,
+            management_router,
+            limits: ConnectionLimits {
+                header_read_timeout: Duration::from_millis(settings.http.header_read_timeout_ms),
+                max_connections: settings.http.max_connections,
+                drain: DRAIN,
+            },
             workers,
         })
     }
 
-    /// The port actually bound (settings may ask for 0).
+    /// The public port actually bound (settings may ask for 0).
     pub fn port(&self) -> u16 {
         self.listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or_default()
+    }
+
+    /// The management port actually bound.
+    pub fn management_port(&self) -> u16 {
+        self.management
             .local_addr()
             .map(|a| a.port())
             .unwrap_or_default()
@@ -121,31 +160,38 @@ impl Application {
         for worker in self.workers {
             running.spawn(worker(stopped.clone()));
         }
-        tracing::info!(port = self.listener.local_addr()?.port(), "serving HTTP");
-        let (requested, shutting_down) = tokio::sync::oneshot::channel::<()>();
+        tracing::info!(
+            port = self.listener.local_addr()?.port(),
+            management_port = self.management.local_addr()?.port(),
+            "serving HTTP"
+        );
+        let (requested, shutting_down) = watch::channel(false);
         let shutdown = async move {
             shutdown.await;
-            let _ = requested.send(());
+            let _ = requested.send(true);
         };
-        let serving = axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown);
-        // Connections get `DRAIN` to finish once shutdown starts; one left open (a client
-        // holding a keep-alive connection) must not keep the roles from stopping.
-        let served = tokio::select! {
-            served = serving => served,
-            () = async {
-                let _ = shutting_down.await;
-                tokio::time::sleep(DRAIN).await;
-            } => {
-                tracing::warn!(drain = ?DRAIN, "connections still open after the drain; closing them");
-                Ok(())
-            }
+        let stopped_serving = |mut signal: watch::Receiver<bool>| async move {
+            let _ = signal.wait_for(|stopping| *stopping).await;
         };
+        let public = server::serve(
+            self.listener,
+            self.router,
+            self.limits,
+            stopped_serving(shutting_down.clone()),
+        );
+        let management = server::serve(
+            self.management,
+            self.management_router,
+            self.limits,
+            stopped_serving(shutting_down),
+        );
+        tokio::join!(shutdown, public, management);
         let _ = stop.send(true);
         let stopping = async { while running.join_next().await.is_some() {} };
         if tokio::time::timeout(STOP_WAIT, stopping).await.is_err() {
             tracing::warn!(wait = ?STOP_WAIT, "background roles still running; leaving them");
         }
-        served
+        Ok(())
     }
 
     /// Serves until SIGINT or SIGTERM.
@@ -154,18 +200,119 @@ impl Application {
     }
 }
 
-fn with_layers(router: Router, settings: &Settings) -> Router {
+async fn bind(host: &str, port: u16) -> Result<TcpListener, InfraError> {
+    let address = format!("{host}:{port}");
+    TcpListener::bind(&address)
+        .await
+        .map_err(|source| InfraError::Bind { address, source })
+}
+
+/// What `/api/*` checks callers with: the token verifier and the rate limits.
+fn gate(settings: &Settings) -> Result<Gate, InfraError> {
+    causeway_auth::install_crypto();
+    let verifier = Verifier::new(&settings.auth).map_err(|e| InfraError::InvalidSetting {
+        key: "auth",
+        reason: e.to_string(),
+    })?;
+    let limits =
+        RateLimits::new(&settings.rate_limit).map_err(|reason| InfraError::InvalidSetting {
+            key: "rate_limit",
+            reason,
+        })?;
+    Ok(Gate { verifier, limits })
+}
+
+/// `router` with load shedding: while every permit of `in_flight` is held, a request is
+/// answered 503 (`overloaded`) at once instead of waiting.
+fn shed(router: Router, in_flight: &Arc<Semaphore>) -> Router {
+    router.layer(
+        ServiceBuilder::new()
+            .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
+                overloaded()
+            }))
+            .load_shed()
+            .layer(GlobalConcurrencyLimitLayer::with_semaphore(
+                in_flight.clone(),
+            )),
+    )
+}
+
+fn with_layers(router: Router, settings: &Settings) -> Result<Router, InfraError> {
     let timeout = Duration::from_millis(settings.http.request_timeout_ms);
-    router
+    let router = router
         .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
+            StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
         // Failures are logged once, where they happen (the API's error mapping), with their
         // cause chain; the trace layer would log every 5xx a second time.
-        .layer(TraceLayer::new_for_http().on_failure(()))
-        // Outermost: counts every answer, the timeout's 408 included.
+        .layer(TraceLayer::new_for_http().on_failure(()));
+    let router = match cors(&settings.http.cors_allowed_origins)? {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    Ok(router
+        // Counts every answer, the timeout's 408 and the shed 503 included.
         .layer(axum::middleware::from_fn(http::metrics::track))
+        // Outermost: `Authorization` is marked sensitive before anything could log it.
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+        ])))
+}
+
+/// The answer to a request shed because `http.max_in_flight` are being handled.
+fn overloaded() -> Response {
+    let body = problem_body(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "overloaded",
+        "the server is handling as many requests as it may; retry shortly".to_owned(),
+        None,
+    );
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [
+            (header::CONTENT_TYPE, PROBLEM_JSON),
+            (header::RETRY_AFTER, "1"),
+        ],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// CORS for the listed origins; none listed: no CORS headers, so browsers refuse
+/// cross-origin calls.
+fn cors(origins: &[String]) -> Result<Option<CorsLayer>, InfraError> {
+    if origins.is_empty() {
+        return Ok(None);
+    }
+    let origins = origins
+        .iter()
+        .map(|origin| {
+            HeaderValue::from_str(origin).map_err(|_| InfraError::InvalidSetting {
+                key: "http.cors_allowed_origins",
+                reason: format!("`{origin}` is not a valid origin"),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static("idempotency-key"),
+                HeaderName::from_static("x-correlation-id"),
+                HeaderName::from_static("traceparent"),
+            ])
+            .expose_headers([
+                header::LOCATION,
+                header::RETRY_AFTER,
+                HeaderName::from_static("x-consistency-token"),
+                HeaderName::from_static("idempotent-replayed"),
+            ])
+            .max_age(Duration::from_secs(600)),
+    ))
 }
 
 /// The command API. It enforces `http.body_limit_bytes` itself, so that its 413 is

@@ -7,8 +7,10 @@
 //! # Layout
 //!
 //! - [`values`]: validated newtypes ([`CustomerId`], [`OrderId`], [`Sku`], [`Quantity`],
-//!   [`Currency`], [`Money`], [`CustomerName`], [`Email`]), built only through `parse` or
-//!   `TryFrom`, failing with a [`ValidationError`] that names the field.
+//!   [`Currency`], [`Money`], [`CustomerName`], [`Email`], [`CancelReason`]), built only
+//!   through `parse` or `TryFrom`, failing with a [`ValidationError`] that names the field.
+//!   Free text refuses control characters; amounts taken from input are bounded by
+//!   [`Money::MAX_AMOUNT_MINOR`] ([`Money::parse_bounded`]).
 //! - [`aggregate`]: the [`Aggregate`] trait every aggregate implements (`decide` holds
 //!   every rule, `apply` none), with [`DomainEvent`] and [`DomainRejection`].
 //! - One module per aggregate, each with its state, command enum, event enum (one struct
@@ -61,6 +63,6 @@ pub use payment::{Payment, PaymentCommand, PaymentEvent, PaymentRejection, Payme
 pub use shop::ShopEvent;
 pub use stream::{EventStream, UnknownAggregateType};
 pub use values::{
-    Currency, CustomerId, CustomerName, Email, Money, MoneyError, OrderId, Quantity, Sku,
-    ValidationError,
+    CancelReason, Currency, CustomerId, CustomerName, Email, Money, MoneyError, OrderId, Quantity,
+    Sku, ValidationError,
 };

@@ -4,8 +4,8 @@
 #![allow(clippy::unwrap_used)]
 
 use causeway_domain::{
-    Currency, CustomerId, CustomerName, Email, Money, MoneyError, OrderId, Quantity, Sku,
-    ValidationError,
+    CancelReason, Currency, CustomerId, CustomerName, Email, Money, MoneyError, Order, OrderId,
+    Quantity, Sku, ValidationError,
 };
 use proptest::prelude::*;
 use serde_json::json;
@@ -167,6 +167,56 @@ fn customer_names_that_are_blank_too_long_or_with_control_characters_are_refused
     }
 }
 
+/// Every kind of control character: NUL (which a `jsonb` column refuses), the other C0
+/// controls, DEL and the C1 controls.
+const CONTROL_CHARACTERS: [char; 6] = ['\u{0}', '\u{1}', '\u{1b}', '\u{7f}', '\u{80}', '\u{9f}'];
+
+#[test]
+fn customer_names_with_any_control_character_are_refused_saying_so() {
+    for control in CONTROL_CHARACTERS {
+        let error = CustomerName::parse(&format!("Ada{control}Lovelace")).unwrap_err();
+        assert_eq!(error.field, "name", "{control:?}");
+        assert!(error.message.contains("control characters"), "{error}");
+    }
+    assert!(serde_json::from_str::<CustomerName>(r#""Ada\u0000""#).is_err());
+}
+
+#[test]
+fn emails_with_any_control_character_are_refused_naming_the_email_field() {
+    for control in CONTROL_CHARACTERS {
+        let error = Email::parse(&format!("ada{control}@example.com")).unwrap_err();
+        assert_eq!(error.field, "email", "{control:?}");
+        assert!(error.message.contains("control characters"), "{error}");
+        assert_eq!(
+            field(Email::parse(&format!("ada@example.com{control}"))),
+            "email"
+        );
+    }
+    assert!(serde_json::from_str::<Email>(r#""ada\u0000@example.com""#).is_err());
+}
+
+#[test]
+fn cancel_reasons_are_trimmed_and_up_to_five_hundred_characters() {
+    let reason = CancelReason::parse("  changed my mind ").unwrap();
+    assert_eq!(reason.as_str(), "changed my mind");
+    assert_eq!(String::from(reason), "changed my mind");
+    assert!(CancelReason::parse(&"é".repeat(CancelReason::MAX_CHARS)).is_ok());
+    assert!(CancelReason::parse("ordered twice, sorry — Ada").is_ok());
+}
+
+#[test]
+fn cancel_reasons_that_are_blank_too_long_or_with_control_characters_are_refused() {
+    for bad in ["", "   ", &"é".repeat(CancelReason::MAX_CHARS + 1)] {
+        assert_eq!(field(CancelReason::parse(bad)), "reason", "{bad:?}");
+    }
+    for control in CONTROL_CHARACTERS.into_iter().chain(['\n', '\t']) {
+        let error = CancelReason::parse(&format!("changed{control}my mind")).unwrap_err();
+        assert_eq!(error.field, "reason", "{control:?}");
+        assert!(error.message.contains("control characters"), "{error}");
+    }
+    assert!(serde_json::from_str::<CancelReason>(r#""why\u0000""#).is_err());
+}
+
 #[test]
 fn emails_with_one_at_sign_and_both_parts_are_accepted() {
     assert_eq!(
@@ -190,6 +240,58 @@ fn emails_without_exactly_one_at_sign_and_both_parts_are_refused() {
         &too_long,
     ] {
         assert_eq!(field(Email::parse(bad)), "email", "{bad:?}");
+    }
+}
+
+#[test]
+fn amounts_from_input_up_to_the_bound_are_accepted() {
+    let eur = Currency::parse("EUR").unwrap();
+    assert_eq!(
+        Money::MAX_AMOUNT_MINOR,
+        10_000_000_000_000,
+        "100 billion EUR"
+    );
+    let max = Money::parse_bounded(Money::MAX_AMOUNT_MINOR, eur.clone()).unwrap();
+    assert_eq!(max.amount_minor(), Money::MAX_AMOUNT_MINOR);
+    assert_eq!(Money::parse_bounded(0, eur).unwrap().amount_minor(), 0);
+}
+
+#[test]
+fn amounts_from_input_above_the_bound_or_negative_are_refused_naming_their_field() {
+    let eur = Currency::parse("EUR").unwrap();
+    for bad in [Money::MAX_AMOUNT_MINOR + 1, i64::MAX, -1, i64::MIN] {
+        let error = Money::parse_bounded(bad, eur.clone()).unwrap_err();
+        assert_eq!(error.field, "amount_minor", "{bad}");
+        let renamed = error.with_field("credit_limit_cents");
+        assert!(
+            renamed.to_string().starts_with("credit_limit_cents: "),
+            "{renamed}"
+        );
+    }
+}
+
+#[test]
+fn bounded_amounts_add_up_without_overflow_and_larger_products_fail_cleanly() {
+    let max_lines = i64::try_from(Order::MAX_LINES).unwrap();
+    let per_unit_of_every_line = Money::MAX_AMOUNT_MINOR.checked_mul(max_lines);
+    assert!(per_unit_of_every_line.is_some_and(|sum| sum < i64::MAX / 1_000));
+    let a_hundred_thousand_limits = Money::MAX_AMOUNT_MINOR.checked_mul(100_000);
+    assert!(a_hundred_thousand_limits.is_some());
+    let max = eur(Money::MAX_AMOUNT_MINOR);
+    assert!(max.checked_add(&max).is_ok());
+    let most_units = Quantity::parse(Quantity::MAX).unwrap();
+    assert_eq!(max.checked_mul(most_units), Err(MoneyError::OutOfRange));
+}
+
+#[test]
+fn an_order_has_at_most_max_lines_lines() {
+    assert_eq!(Order::MAX_LINES, 100);
+    assert!(Order::check_line_count(0).is_ok());
+    assert!(Order::check_line_count(Order::MAX_LINES).is_ok());
+    for too_many in [Order::MAX_LINES + 1, 1_000] {
+        let error = Order::check_line_count(too_many).unwrap_err();
+        assert_eq!(error.field, "lines");
+        assert!(error.message.contains(&too_many.to_string()), "{error}");
     }
 }
 

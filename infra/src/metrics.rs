@@ -21,6 +21,8 @@ use crate::InfraError;
 pub const HTTP_REQUESTS: &str = "causeway_http_requests_total";
 /// HTTP request latency in seconds, by `route`, `method` and `status`.
 pub const HTTP_DURATION: &str = "causeway_http_request_duration_seconds";
+/// Connections closed as soon as accepted because `http.max_connections` were open.
+pub const HTTP_CONNECTIONS_REFUSED: &str = "causeway_http_connections_refused_total";
 /// Commands executed, by `aggregate`, `command`, `outcome` and rejection `code`.
 pub const COMMANDS: &str = "causeway_commands_total";
 /// Command latency in seconds (load, decide, commit, retries), by `aggregate`, `command`
@@ -182,6 +184,10 @@ fn describe() {
         "HTTP requests answered, by route, method and status."
     );
     describe_histogram!(HTTP_DURATION, Unit::Seconds, "HTTP request latency.");
+    describe_counter!(
+        HTTP_CONNECTIONS_REFUSED,
+        "Connections closed as soon as accepted: http.max_connections were open."
+    );
     describe_counter!(
         COMMANDS,
         "Commands executed, by aggregate, command, outcome and code."

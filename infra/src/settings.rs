@@ -44,6 +44,23 @@ pub struct Settings {
     pub admission: AdmissionSettings,
     /// Who may call the HTTP API: the OpenID Connect issuer whose tokens it accepts.
     pub auth: AuthSettings,
+    /// How many requests a caller may make.
+    pub rate_limit: RateLimitSettings,
+}
+
+/// Request quotas of the HTTP API (`/api/*`): per verified subject, and per peer address for
+/// requests that fail authentication. 0 switches a quota off.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RateLimitSettings {
+    /// Requests per minute of one subject (a token's `sub`), in bursts of up to as many.
+    pub per_subject_per_minute: u32,
+    /// A larger (or smaller) quota for subjects holding a role, by role name; a subject with
+    /// several such roles gets the largest.
+    #[serde(default)]
+    pub per_role_per_minute: BTreeMap<String, u32>,
+    /// Requests per minute from one peer address that fail authentication (401); past it the
+    /// address is answered 429 without its token being looked at.
+    pub unauthenticated_per_minute: u32,
 }
 
 /// Authentication of HTTP callers: bearer JWT access tokens of one OpenID Connect issuer,
@@ -111,6 +128,25 @@ pub struct HttpSettings {
     pub body_limit_bytes: usize,
     /// A request running longer than this is answered 408.
     pub request_timeout_ms: u64,
+    /// A connection that has not sent a request's complete headers this long after it opened
+    /// (or after its previous request) is closed.
+    pub header_read_timeout_ms: u64,
+    /// Most open connections; one more is closed as soon as it is accepted.
+    pub max_connections: usize,
+    /// Most requests handled at once; one more is answered 503 at once (`overloaded`, with
+    /// `Retry-After`) instead of queueing.
+    pub max_in_flight: usize,
+    /// Origins a browser may call the API from (CORS), e.g. `https://shop.example`; none by
+    /// default, so browsers refuse cross-origin calls.
+    #[serde(default)]
+    pub cors_allowed_origins: Vec<String>,
+    /// The management listener: `/metrics` and the detailed `/health/ready`, kept off the
+    /// public port. Its own port (0 picks a free one); the same host as `host` unless
+    /// `management_host` says otherwise.
+    pub management_port: u16,
+    /// Address of the management listener, e.g. `0.0.0.0` for a Prometheus in the cluster.
+    #[serde(default)]
+    pub management_host: Option<String>,
 }
 
 /// How to reach Postgres.

@@ -1,4 +1,5 @@
-//! `GET /api/inventory/{sku}`: stock of one SKU from `inventory_view`.
+//! `GET /api/inventory/{sku}`: stock of one SKU from `inventory_view`. The path SKU is parsed
+//! by the domain's [`Sku::parse`], as the commands do, so `abc-def` finds `ABC-DEF`.
 
 use std::collections::HashMap;
 
@@ -6,6 +7,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
+use causeway_domain::Sku;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
@@ -31,7 +33,7 @@ pub(crate) struct InventoryView {
     operation_id = "get_inventory_item",
     tag = "inventory",
     summary = "Stock of one SKU",
-    params(("sku" = String, Path, description = "The stock-keeping unit"), MinVersionQuery, ConsistencyHeader),
+    params(("sku" = String, Path, description = "The stock-keeping unit: 1 to 64 ASCII letters, digits, '-' or '_', in any case"), MinVersionQuery, ConsistencyHeader),
     responses(
         (status = 200, description = "Found", body = InventoryView, headers(("X-Consistency-Token" = i64, description = "The version of the row answered"))),
         ByIdProblems,
@@ -43,10 +45,11 @@ pub(crate) async fn get_item(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, QueryError> {
+    let sku = canonical_sku(&sku)?;
     let subject = Subject {
         model: "inventory",
         what: "inventory item",
-        id: &sku,
+        id: sku.as_str(),
     };
     let row = read_versioned(
         &state.config,
@@ -54,10 +57,19 @@ pub(crate) async fn get_item(
         &headers,
         subject,
         |row: &InventoryView| row.version,
-        || fetch(&state.pool, &sku),
+        || fetch(&state.pool, sku.as_str()),
     )
     .await?;
     Ok(versioned(row.version, Json(row)))
+}
+
+/// The path SKU in the canonical form the commands store it under (trimmed, upper case);
+/// 400 naming `sku` when it is not a SKU at all.
+fn canonical_sku(text: &str) -> Result<Sku, QueryError> {
+    Sku::parse(text).map_err(|_| QueryError::BadParameter {
+        name: "sku",
+        reason: "must be 1 to 64 ASCII letters, digits, '-' or '_'",
+    })
 }
 
 async fn fetch(pool: &PgPool, sku: &str) -> Result<Option<InventoryView>, QueryError> {
@@ -68,4 +80,28 @@ async fn fetch(pool: &PgPool, sku: &str) -> Result<Option<InventoryView>, QueryE
     .bind(sku)
     .fetch_optional(pool)
     .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_sku_is_looked_up_in_its_canonical_upper_case_form() {
+        for text in ["abc-def", "ABC-DEF", "Abc-Def", " abc-def "] {
+            let sku = canonical_sku(text).map(|sku| sku.as_str().to_owned());
+            assert_eq!(sku.ok().as_deref(), Some("ABC-DEF"), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn a_path_that_is_not_a_sku_is_a_bad_parameter_named_sku() {
+        let too_long = "A".repeat(Sku::MAX_LEN + 1);
+        for text in ["abc.def", "", "a b", "ä", too_long.as_str()] {
+            match canonical_sku(text) {
+                Err(QueryError::BadParameter { name, .. }) => assert_eq!(name, "sku"),
+                other => panic!("{text:?}: {other:?}"),
+            }
+        }
+    }
 }

@@ -32,9 +32,16 @@ use sqlx::postgres::PgPoolOptions;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-/// Settings as the binary would read them (defaults + `CAUSEWAY_…` environment).
+/// Settings as the binary would read them (defaults + `CAUSEWAY_…` environment), but for
+/// the `admin` role's rate limit, which is off: the tests drive the platform as `admin` as
+/// fast as they like (`tests/tests/edge.rs` checks the quotas).
 pub fn settings() -> Settings {
-    Settings::load(None).expect("settings load")
+    let mut settings = Settings::load(None).expect("settings load");
+    settings
+        .rate_limit
+        .per_role_per_minute
+        .insert("admin".to_owned(), 0);
+    settings
 }
 
 /// A worker of `projection` on `pool`, built from `settings` as `causeway serve` builds it.
@@ -110,6 +117,8 @@ impl TestDatabase {
 pub struct TestApp {
     /// `http://127.0.0.1:<port>`.
     pub address: String,
+    /// `http://127.0.0.1:<management port>`: `/metrics` and the detailed `/health/ready`.
+    pub management: String,
     /// An HTTP client for it, sending an `admin` bearer token ([`tokens`]).
     pub client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
@@ -124,13 +133,15 @@ impl TestApp {
         Self::spawn_with_roles(settings, &Roles::only([Role::CommandApi, Role::ReadApi])).await
     }
 
-    /// Builds and serves the platform running `roles` (the port is forced to 0).
+    /// Builds and serves the platform running `roles` (both ports are forced to 0).
     pub async fn spawn_with_roles(mut settings: Settings, roles: &Roles) -> Self {
         settings.http.port = 0;
+        settings.http.management_port = 0;
         let app = Application::build_with_roles(&settings, roles)
             .await
             .expect("build application");
         let address = format!("http://127.0.0.1:{}", app.port());
+        let management = format!("http://127.0.0.1:{}", app.management_port());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(app.run_until(async {
             let _ = stopped.await;
@@ -138,6 +149,7 @@ impl TestApp {
         let client = tokens::admin_client().await;
         Self {
             address,
+            management,
             client,
             stop: Some(stop),
             task: Some(task),
@@ -161,6 +173,15 @@ impl TestApp {
             .send()
             .await
             .expect("request to the app")
+    }
+
+    /// GET `path` on the app's management listener (no token).
+    pub async fn get_management(&self, path: &str) -> reqwest::Response {
+        reqwest::Client::new()
+            .get(format!("{}{path}", self.management))
+            .send()
+            .await
+            .expect("request to the management listener")
     }
 }
 

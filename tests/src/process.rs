@@ -19,15 +19,24 @@ use crate::{causeway_binary, wait_until_live};
 pub struct RoleCommand {
     roles: String,
     port: u16,
+    management_port: u16,
     env: Vec<(String, String)>,
     extra: Vec<(String, String)>,
     stderr: Option<PathBuf>,
+    stdout: Option<PathBuf>,
 }
 
 impl RoleCommand {
     /// Listens on `port` (0, the default, lets the process pick one nobody is told of).
     pub fn port(mut self, port: u16) -> Self {
         self.port = port;
+        self
+    }
+
+    /// Its management listener (`/metrics`, detailed `/health/ready`) on `port` (0, the
+    /// default, lets the process pick one).
+    pub fn management_port(mut self, port: u16) -> Self {
+        self.management_port = port;
         self
     }
 
@@ -56,6 +65,13 @@ impl RoleCommand {
         self
     }
 
+    /// Appends the process's standard output (its log lines) to the file at `path` instead
+    /// of discarding it.
+    pub fn stdout_to(mut self, path: impl Into<PathBuf>) -> Self {
+        self.stdout = Some(path.into());
+        self
+    }
+
     /// Starts the process.
     pub fn start(self) -> RoleProcess {
         let child = self.spawn();
@@ -66,22 +82,19 @@ impl RoleCommand {
     }
 
     fn spawn(&self) -> Child {
-        let stderr = match &self.stderr {
-            Some(path) => std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map(Stdio::from)
-                .unwrap_or_else(|error| panic!("open {}: {error}", path.display())),
-            None => Stdio::inherit(),
-        };
+        let stderr = self.stderr.as_ref().map_or_else(Stdio::inherit, append_to);
+        let stdout = self.stdout.as_ref().map_or_else(Stdio::null, append_to);
         Command::new(causeway_binary())
             .args(["serve", "--roles", &self.roles])
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("CAUSEWAY_HTTP__PORT", self.port.to_string())
+            .env(
+                "CAUSEWAY_HTTP__MANAGEMENT_PORT",
+                self.management_port.to_string(),
+            )
             .envs(self.extra.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(stderr)
             .spawn()
             .unwrap_or_else(|error| panic!("start causeway serve --roles {}: {error}", self.roles))
@@ -104,9 +117,11 @@ impl RoleProcess {
         RoleCommand {
             roles: roles.to_owned(),
             port: 0,
+            management_port: 0,
             env: settings_env(roles, settings),
             extra: Vec::new(),
             stderr: None,
+            stdout: None,
         }
     }
 
@@ -129,6 +144,16 @@ impl RoleProcess {
             "the process was started without a known port"
         );
         format!("http://127.0.0.1:{}", self.port())
+    }
+
+    /// `http://127.0.0.1:<management port>`, for a process started with one of its own.
+    pub fn management_url(&self) -> String {
+        let port = self.command.management_port;
+        assert_ne!(
+            port, 0,
+            "the process was started without a known management port"
+        );
+        format!("http://127.0.0.1:{port}")
     }
 
     /// Waits up to 30 s until the process answers `/health/live` with success.
@@ -176,6 +201,16 @@ impl Drop for RoleProcess {
     }
 }
 
+/// The file at `path`, created if missing, opened for appending.
+fn append_to(path: &PathBuf) -> Stdio {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map(Stdio::from)
+        .unwrap_or_else(|error| panic!("open {}: {error}", path.display()))
+}
+
 /// The settings a role process shares with the test, as `CAUSEWAY_…` variables.
 fn settings_env(roles: &str, settings: &Settings) -> Vec<(String, String)> {
     let has = |role: &str| roles.split(',').any(|r| r.trim() == role);
@@ -185,6 +220,8 @@ fn settings_env(roles: &str, settings: &Settings) -> Vec<(String, String)> {
             settings.database.database_name.clone(),
         ),
         ("KAFKA__TOPIC_PREFIX", settings.kafka.topic_prefix.clone()),
+        // As in-process apps: no quota for the tests' admin token.
+        ("RATE_LIMIT__PER_ROLE_PER_MINUTE__ADMIN", "0".to_owned()),
     ];
     if has("relay") {
         let relay = &settings.relay;

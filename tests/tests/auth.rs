@@ -112,13 +112,22 @@ async fn without_a_bearer_token_the_api_answers_401_and_the_process_routes_stay_
             Some(r#"Bearer realm="causeway", error="invalid_token""#)
         );
     }
-    for path in ["/health/live", "/openapi.json", "/metrics"] {
+    for path in ["/health/live", "/health/ready", "/openapi.json"] {
         assert_eq!(
             call(&app, "GET", path, None).await.status,
             StatusCode::OK,
             "{path}"
         );
     }
+    // Metrics are on the management listener only.
+    assert_eq!(
+        call(&app, "GET", "/metrics", None).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.get_management("/metrics").await.status(),
+        StatusCode::OK
+    );
     let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
         .fetch_one(&db.pool)
         .await

@@ -90,6 +90,83 @@ async fn a_negative_credit_limit_is_answered_400_naming_credit_limit_cents() {
 }
 
 #[tokio::test]
+async fn a_control_character_in_a_name_or_email_is_answered_400_naming_it_and_stores_nothing() {
+    let api = Api::spawn().await;
+    for (field, value) in [
+        ("name", "Ada\u{0}Lovelace"),
+        ("name", "Ada\u{1b}Lovelace"),
+        ("email", "ada\u{0}@example.com"),
+    ] {
+        let mut body = customer_body();
+        body[field] = json!(value);
+        let answer = api.post("/api/customers", &body).await;
+        let named = answer.assert_problem(StatusCode::BAD_REQUEST, "invalid_field");
+        assert_eq!(named.as_deref(), Some(field), "{value:?}");
+        let detail = answer.body["detail"].as_str().unwrap();
+        assert!(detail.contains("control characters"), "{detail}");
+    }
+    assert_eq!(api.event_count().await, 0);
+}
+
+#[tokio::test]
+async fn a_control_character_in_a_cancel_reason_is_answered_400_naming_reason() {
+    let api = Api::spawn().await;
+    let customer = api.register_customer().await;
+    let order = api.place_order(&customer).await;
+    let path = format!("/api/orders/{order}/cancel");
+    let answer = api.post(&path, &json!({"reason": "oops\u{0}"})).await;
+    let field = answer.assert_problem(StatusCode::BAD_REQUEST, "invalid_field");
+    assert_eq!(field.as_deref(), Some("reason"));
+    assert_eq!(
+        api.events_of(&order).await.len(),
+        1,
+        "placed, not cancelled"
+    );
+}
+
+#[tokio::test]
+async fn an_order_of_more_than_a_hundred_lines_is_answered_400_naming_lines() {
+    let api = Api::spawn().await;
+    let customer = api.register_customer().await;
+    let lines: Vec<_> = (0..101)
+        .map(|n| json!({"sku": format!("sku-{n}"), "quantity": 1, "unit_price_cents": 10}))
+        .collect();
+    let order = json!({"customer_id": customer, "currency": "EUR", "lines": lines});
+    let answer = api.post("/api/orders", &order).await;
+    let field = answer.assert_problem(StatusCode::BAD_REQUEST, "invalid_field");
+    assert_eq!(field.as_deref(), Some("lines"));
+    assert_eq!(api.event_count().await, 1, "only the registration");
+}
+
+#[tokio::test]
+async fn an_amount_above_the_bound_is_answered_400_naming_its_field() {
+    let api = Api::spawn().await;
+    let mut body = customer_body();
+    body["credit_limit_cents"] = json!(i64::MAX);
+    let answer = api.post("/api/customers", &body).await;
+    let field = answer.assert_problem(StatusCode::BAD_REQUEST, "invalid_field");
+    assert_eq!(field.as_deref(), Some("credit_limit_cents"));
+    assert_eq!(api.event_count().await, 0);
+
+    let customer = api.register_customer().await;
+    let path = format!("/api/customers/{customer}/credit-limit");
+    for body in [
+        json!({"credit_limit_cents": 9_223_372_036_854_775_807_i64}),
+        json!({"credit_limit_cents": 10_000_000_000_001_i64, "currency": "EUR"}),
+    ] {
+        let answer = api.post(&path, &body).await;
+        let field = answer.assert_problem(StatusCode::BAD_REQUEST, "invalid_field");
+        assert_eq!(field.as_deref(), Some("credit_limit_cents"), "{body}");
+    }
+    let mut order = order_body(&customer);
+    order["lines"][1]["unit_price_cents"] = json!(10_000_000_000_001_i64);
+    let answer = api.post("/api/orders", &order).await;
+    let field = answer.assert_problem(StatusCode::BAD_REQUEST, "invalid_field");
+    assert_eq!(field.as_deref(), Some("lines[1].unit_price_cents"));
+    assert_eq!(api.event_count().await, 1, "only the registration");
+}
+
+#[tokio::test]
 async fn a_zero_or_negative_quantity_is_answered_400_naming_its_line() {
     let api = Api::spawn().await;
     let customer = api.register_customer().await;

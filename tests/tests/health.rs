@@ -68,14 +68,14 @@ async fn ready_turns_503_naming_postgres_within_seconds_when_it_stops_and_200_wh
     eventually(
         Duration::from_secs(10),
         "ready through the proxy",
-        || async { (ready(&app.address).await.0 == 200).then_some(()) },
+        || async { (ready(&app.management).await.0 == 200).then_some(()) },
     )
     .await;
 
     let (port, target) = proxy.stop().await;
     let stopped = tokio::time::Instant::now();
     let body = eventually(Duration::from_secs(5), "503 naming postgres", || async {
-        let (status, body) = ready(&app.address).await;
+        let (status, body) = ready(&app.management).await;
         (status == 503).then_some(body)
     })
     .await;
@@ -88,7 +88,7 @@ async fn ready_turns_503_naming_postgres_within_seconds_when_it_stops_and_200_wh
 
     let proxy = Proxy::start(port, target).await;
     eventually(Duration::from_secs(15), "ready again", || async {
-        (ready(&app.address).await.0 == 200).then_some(())
+        (ready(&app.management).await.0 == 200).then_some(())
     })
     .await;
     app.stop().await;
@@ -123,7 +123,7 @@ async fn ready_reports_each_role_and_a_standby_relay_is_still_ready() {
         Duration::from_secs(30),
         "every role of the shop reported",
         || async {
-            let (status, body) = ready(&shop.app.address).await;
+            let (status, body) = ready(&shop.app.management).await;
             // The relay reports standby until its first try for the lock has answered.
             let leads = roles(&body).contains(&("relay".into(), "leader".into(), true));
             (status == 200 && roles(&body).len() == 1 + 6 + 3 && leads).then_some(body)
@@ -153,7 +153,7 @@ async fn ready_reports_each_role_and_a_standby_relay_is_still_ready() {
     // over: either way both are ready and exactly one of them leads.
     let port = free_port();
     let _standby = RoleProcess::command("relay", &shop.settings)
-        .port(port)
+        .management_port(port)
         .start();
     let address = format!("http://127.0.0.1:{port}");
     let (first, second) = eventually(
@@ -167,7 +167,7 @@ async fn ready_reports_each_role_and_a_standby_relay_is_still_ready() {
                 let status = response.status().as_u16();
                 let body: Value = response.json().await.ok()?;
                 let second = roles(&body);
-                let (_, first) = ready(&shop.app.address).await;
+                let (_, first) = ready(&shop.app.management).await;
                 let first = relay_role(&first)?;
                 let [ref relay] = second[..] else { return None };
                 let states = [first.1.as_str(), relay.1.as_str()];

@@ -25,7 +25,7 @@ struct Scrape(Vec<Sample>);
 
 impl Scrape {
     async fn of(shop: &Shop) -> Self {
-        let response = shop.app.get("/metrics").await;
+        let response = shop.app.get_management("/metrics").await;
         assert_eq!(response.status(), 200);
         let content_type = response.headers()["content-type"].to_str().unwrap();
         assert!(content_type.starts_with("text/plain"), "{content_type}");

@@ -106,10 +106,13 @@ async fn live_answers_200() {
 #[tokio::test]
 async fn ready_answers_200_when_every_dependency_answers() {
     let app = TestApp::spawn(settings()).await;
-    let response = app.get("/health/ready").await;
+    let response = app.get_management("/health/ready").await;
     let status = response.status();
     let body: Value = response.json().await.unwrap();
     assert_eq!(status, 200, "{body}");
+    // The public listener says ready, and nothing about what it checked.
+    let public: Value = app.get("/health/ready").await.json().await.unwrap();
+    assert_eq!(public, serde_json::json!({"status": "ready"}));
     let names: Vec<&str> = body["checks"]
         .as_array()
         .unwrap()
@@ -143,7 +146,7 @@ async fn ready_answers_503_naming_kafka_when_it_does_not_answer() {
 
 async fn assert_not_ready(settings: causeway_infra::Settings, down: &str) {
     let app = TestApp::spawn(settings).await;
-    let response = app.get("/health/ready").await;
+    let response = app.get_management("/health/ready").await;
     assert_eq!(response.status(), 503);
     assert_eq!(
         response.headers()["content-type"],
@@ -152,4 +155,14 @@ async fn assert_not_ready(settings: causeway_infra::Settings, down: &str) {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["down"], serde_json::json!([down]), "{body}");
     assert!(body["detail"].as_str().unwrap().contains(down), "{body}");
+    // The public listener says not ready and leaks no host, port or error chain.
+    let public = app.get("/health/ready").await;
+    assert_eq!(public.status(), 503);
+    let public: Value = public.json().await.unwrap();
+    assert_eq!(public["code"], "not_ready", "{public}");
+    assert_eq!(public["detail"], "not ready", "{public}");
+    let text = public.to_string();
+    for leak in [down, "127.0.0.1", ":9", "checks", "roles"] {
+        assert!(!text.contains(leak), "{leak} in {public}");
+    }
 }

@@ -171,6 +171,72 @@ async fn bad_parameters_are_400_naming_them_unknown_ids_404_and_a_late_version_5
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sku_is_read_in_any_case_like_the_commands_take_it_and_an_invalid_one_is_400() {
+    let db = TestDatabase::migrated().await;
+    let app = TestApp::spawn(db.settings.clone()).await;
+    let get = |path: String| {
+        let app = &app;
+        async move {
+            let response = app.get(&path).await;
+            let status = response.status().as_u16();
+            let content_type = response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            let body: Value = response.json().await.unwrap();
+            (status, content_type, body)
+        }
+    };
+
+    // The command side canonicalises the SKU of a lower-case path…
+    let restock = app
+        .client
+        .post(format!("{}/api/inventory/abc-def/restock", app.address))
+        .json(&json!({"quantity": 10}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(restock.status().as_u16(), 200);
+    let answer: Value = restock.json().await.unwrap();
+    assert_eq!(answer["sku"], "ABC-DEF", "{answer}");
+    // …and the inventory projection (not running here) keys its row by that text.
+    sqlx::query(
+        "INSERT INTO inventory_view (sku, on_hand, reserved, available, version)
+         VALUES ($1, 10, 0, 10, 1)",
+    )
+    .bind(text(&answer["sku"]))
+    .execute(&db.pool)
+    .await
+    .unwrap();
+
+    // So the query side finds it by the same path, in any case, with or without min_version.
+    for path in [
+        "/api/inventory/abc-def",
+        "/api/inventory/Abc-Def",
+        "/api/inventory/ABC-DEF",
+        "/api/inventory/abc-def?min_version=1",
+    ] {
+        let (status, _, body) = get(path.to_owned()).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        assert_eq!(body["sku"], "ABC-DEF", "{path}");
+        assert_eq!(body["available"], 10, "{path}");
+    }
+    let (status, _, body) = get("/api/inventory/xyz-9".to_owned()).await;
+    assert_eq!((status, text(&body["code"])), (404, "not_found".to_owned()));
+
+    // Text that is no SKU at all is a bad parameter, as the command side says too.
+    let too_long = "a".repeat(65);
+    for sku in ["abc.def", "abc%20def", "%C3%A4pfel", too_long.as_str()] {
+        let path = format!("/api/inventory/{sku}");
+        let (status, content_type, body) = get(path.clone()).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert_eq!(content_type, "application/problem+json", "{path}");
+        assert_eq!(body["code"], "invalid_parameter", "{path}");
+        assert_eq!(body["parameter"], "sku", "{path}: {body}");
+    }
+}
+
 async fn collect_pages(stack: &Stack, first: &str) -> Vec<String> {
     let mut ids = Vec::new();
     let mut path = first.to_owned();

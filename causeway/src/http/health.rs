@@ -1,5 +1,8 @@
 //! `/health/live` (the process runs) and `/health/ready` (its dependencies answer and its
 //! background roles say they are ready: the relay leads or stands by, consumers run).
+//!
+//! On the management listener `/health/ready` names every check and role; on the public one
+//! it says ready or not and nothing else (no hosts, ports or error chains).
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -10,16 +13,49 @@ use causeway_infra::health::HealthChecker;
 use causeway_infra::problem::{PROBLEM_JSON, problem_body};
 use serde_json::json;
 
+/// How much `/health/ready` tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// Every check and role report (the management listener).
+    Full,
+    /// Ready or not (the public listener).
+    Summary,
+}
+
 /// The health routes, with their checker as state.
-pub fn routes(checker: HealthChecker) -> Router {
+pub fn routes(checker: HealthChecker, detail: Detail) -> Router {
+    let ready = match detail {
+        Detail::Full => get(ready),
+        Detail::Summary => get(ready_summary),
+    };
     Router::new()
         .route("/health/live", get(live))
-        .route("/health/ready", get(ready))
+        .route("/health/ready", ready)
         .with_state(checker)
 }
 
 async fn live() -> Json<serde_json::Value> {
     Json(json!({ "status": "live" }))
+}
+
+/// 200 `{"status":"ready"}`, or 503 `not_ready` without saying why (the management
+/// listener's `/health/ready` does).
+async fn ready_summary(State(checker): State<HealthChecker>) -> Response {
+    if checker.check().await.is_ready() {
+        return Json(json!({ "status": "ready" })).into_response();
+    }
+    let body = problem_body(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "not_ready",
+        "not ready".to_owned(),
+        None,
+    );
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::CONTENT_TYPE, PROBLEM_JSON)],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 /// 200 with every check and role report when all dependencies answer and every role is

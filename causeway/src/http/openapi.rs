@@ -18,7 +18,7 @@ use causeway_read_api::ReadApiDoc;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi as Document, PathsBuilder, Ref, ResponseBuilder};
-use utoipa::{OpenApi, PartialSchema, ToSchema};
+use utoipa::{OpenApi, ToSchema};
 
 /// The process-level part of the document: this route and the shared schemas.
 #[derive(OpenApi)]
@@ -72,9 +72,6 @@ struct HealthStatus {
     /// `live` or `ready`.
     #[schema(example = "ready")]
     status: String,
-    /// One entry per dependency (Postgres, Kafka, registry), on `/health/ready` only.
-    #[schema(value_type = Option<Vec<Object>>)]
-    checks: Option<Vec<serde_json::Value>>,
 }
 
 /// The whole document: the process routes, the command routes and the query routes.
@@ -108,6 +105,11 @@ fn secure_api_routes(document: &mut Document) {
             "No valid bearer token (`WWW-Authenticate` says why, by RFC 6750 code)",
         ),
         (403, "The caller's roles do not grant this operation"),
+        (
+            429,
+            "The caller (or, unauthenticated, its address) is past its quota; `Retry-After` \
+             says when to come back",
+        ),
     ]);
     for (path, item) in document.paths.paths.iter_mut() {
         if !path.starts_with("/api/") {
@@ -157,8 +159,9 @@ pub fn routes() -> Router {
 #[allow(dead_code)] // documentation only: `routes` serves the document it serialized once
 async fn openapi_json() {}
 
-/// `/health/live`, `/health/ready` and `/metrics`, whose handlers (in [`super::health`] and
-/// [`super::metrics`]) are described here with utoipa's builders.
+/// `/health/live` and `/health/ready`, whose handlers (in [`super::health`]) are described
+/// here with utoipa's builders. `/metrics` and the detailed readiness answer are on the
+/// management listener, not in this document of the public one.
 fn process_routes() -> Document {
     let live = operation("health_live", "The process runs")
         .response("200", json_response("Live", HealthStatus::name()));
@@ -170,7 +173,10 @@ fn process_routes() -> Document {
     .response(
         "503",
         ResponseBuilder::new()
-            .description("Not ready: `down` names the dependencies that did not answer")
+            .description(
+                "Not ready (the management listener's `/health/ready` says which dependency \
+                 or role is not)",
+            )
             .content(
                 "application/problem+json",
                 ContentBuilder::new()
@@ -178,19 +184,9 @@ fn process_routes() -> Document {
                     .build(),
             ),
     );
-    let metrics = operation("metrics", "Prometheus metrics of this process").response(
-        "200",
-        ResponseBuilder::new()
-            .description("The Prometheus text exposition format")
-            .content(
-                "text/plain",
-                ContentBuilder::new().schema(Some(String::schema())).build(),
-            ),
-    );
     let paths = PathsBuilder::new()
         .path("/health/live", PathItem::new(HttpMethod::Get, live))
-        .path("/health/ready", PathItem::new(HttpMethod::Get, ready))
-        .path("/metrics", PathItem::new(HttpMethod::Get, metrics));
+        .path("/health/ready", PathItem::new(HttpMethod::Get, ready));
     Document::builder().paths(paths).build()
 }
 

@@ -15,7 +15,8 @@ pub enum OrderCommand {
         customer_id: CustomerId,
         /// The order's currency; every line's unit price must be in it.
         currency: Currency,
-        /// What is ordered: at least one line, at most one per SKU.
+        /// What is ordered: 1 to [`Order::MAX_LINES`](super::Order::MAX_LINES) lines, at
+        /// most one per SKU.
         lines: Vec<OrderLine>,
         /// When the order was placed.
         placed_at: DateTime<Utc>,
@@ -36,7 +37,8 @@ pub enum OrderCommand {
     },
     /// Cancels an order that is not final yet, confirmed or not.
     Cancel {
-        /// Why, for humans.
+        /// Why, for humans; the command API takes it through
+        /// [`CancelReason`](crate::CancelReason).
         reason: String,
     },
     /// Expires an unfinished order whose deadline has passed.

@@ -26,7 +26,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::Aggregate;
-use crate::values::{Currency, CustomerId, Money, Sku};
+use crate::values::{Currency, CustomerId, Money, Sku, ValidationError};
 
 pub use command::{OrderCommand, OrderLine, RejectionReason};
 pub use event::{
@@ -109,6 +109,24 @@ struct PlacedOrder {
 }
 
 impl Order {
+    /// The most lines an order may have. Each line becomes one stock reservation of the
+    /// place-order saga, so the bound keeps one order from flooding the saga; with unit
+    /// prices bounded by [`Money::MAX_AMOUNT_MINOR`] it also keeps the sum of the unit prices
+    /// far from `i64::MAX`.
+    pub const MAX_LINES: usize = 100;
+
+    /// Checks the number of lines asked for against [`Order::MAX_LINES`], before the lines
+    /// themselves are read. An order without lines is refused by `decide` (`order_has_no_lines`).
+    pub fn check_line_count(count: usize) -> Result<(), ValidationError> {
+        if count <= Self::MAX_LINES {
+            return Ok(());
+        }
+        Err(ValidationError::new(
+            "lines",
+            format!("must be at most {} lines, got {count}", Self::MAX_LINES),
+        ))
+    }
+
     /// Where the order stands; `None` before it is placed.
     pub fn status(&self) -> Option<OrderStatus> {
         self.placed.as_ref().map(|p| p.status)

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 
-use super::{OrderEvent, OrderLine, OrderPlaced, OrderRejection};
+use super::{Order, OrderEvent, OrderLine, OrderPlaced, OrderRejection};
 use crate::values::{Currency, CustomerId, Money};
 
 /// What a `Place` command asks for.
@@ -55,6 +55,12 @@ impl Placement<'_> {
         if self.lines.is_empty() {
             return Err(OrderRejection::NoLines);
         }
+        if self.lines.len() > Order::MAX_LINES {
+            return Err(OrderRejection::TooManyLines {
+                count: self.lines.len(),
+                max: Order::MAX_LINES,
+            });
+        }
         let mut seen = BTreeSet::new();
         for line in self.lines {
             if !seen.insert(&line.sku) {
@@ -87,12 +93,18 @@ impl Placement<'_> {
         })
     }
 
+    /// The sum of the line totals, in checked arithmetic, at most
+    /// [`Money::MAX_AMOUNT_MINOR`]: every amount the saga then reserves, authorizes and
+    /// projects is bounded like the input it came from.
     fn total(&self) -> Result<Money, OrderRejection> {
-        self.lines
+        let total = self
+            .lines
             .iter()
             .try_fold(Money::zero(self.currency.clone()), |total, line| {
                 total.checked_add(&line.line_total()?)
             })
+            .map_err(|_| OrderRejection::AmountOverflow)?;
+        Money::parse_bounded(total.amount_minor(), self.currency.clone())
             .map_err(|_| OrderRejection::AmountOverflow)
     }
 }

@@ -18,6 +18,14 @@ pub enum OrderRejection {
     /// The order has no lines.
     #[error("an order needs at least one line")]
     NoLines,
+    /// The order has more lines than [`Order::MAX_LINES`](super::Order::MAX_LINES).
+    #[error("an order has at most {max} lines, this one has {count}")]
+    TooManyLines {
+        /// How many lines the order has.
+        count: usize,
+        /// The most lines an order may have.
+        max: usize,
+    },
     /// Two lines have the same SKU.
     #[error("SKU {sku} appears on more than one line")]
     DuplicateSku {
@@ -32,7 +40,8 @@ pub enum OrderRejection {
         /// The line's currency.
         found: Currency,
     },
-    /// A line total or the order total overflows.
+    /// A line total or the order total overflows, or the total is above
+    /// [`Money::MAX_AMOUNT_MINOR`](crate::Money::MAX_AMOUNT_MINOR).
     #[error("the order total is too large")]
     AmountOverflow,
     /// The deadline is not after the placement time.
@@ -78,6 +87,7 @@ impl DomainRejection for OrderRejection {
             Self::NotFound => "order_not_found",
             Self::AlreadyPlaced => "order_already_placed",
             Self::NoLines => "order_has_no_lines",
+            Self::TooManyLines { .. } => "too_many_lines",
             Self::DuplicateSku { .. } => "duplicate_sku",
             Self::CurrencyMismatch { .. } => "currency_mismatch",
             Self::AmountOverflow => "amount_overflow",

@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::ValidationError;
+use super::{ValidationError, reject_control_characters};
 
 /// A customer's name: 1 to 200 characters once surrounding whitespace is trimmed, with no
 /// control characters.
@@ -26,12 +26,7 @@ impl CustomerName {
                 format!("must be 1 to {} characters long", Self::MAX_CHARS),
             ));
         }
-        if trimmed.chars().any(char::is_control) {
-            return Err(ValidationError::new(
-                "name",
-                "must not contain control characters",
-            ));
-        }
+        reject_control_characters("name", trimmed)?;
         Ok(Self(trimmed.to_owned()))
     }
 
@@ -62,7 +57,8 @@ impl fmt::Display for CustomerName {
 }
 
 /// An e-mail address, sanity-checked only: at most 254 characters, exactly one `@` with
-/// something on both sides, no whitespace. Whether it receives mail is not our business.
+/// something on both sides, no whitespace and no control characters. Whether it receives
+/// mail is not our business.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Email(String);
@@ -80,6 +76,7 @@ impl Email {
                 Self::MAX_CHARS
             )));
         }
+        reject_control_characters("email", trimmed)?;
         if trimmed.chars().any(char::is_whitespace) {
             return Err(invalid_email("must not contain whitespace"));
         }

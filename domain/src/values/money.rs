@@ -88,6 +88,11 @@ pub enum MoneyError {
 ///
 /// Serialises as `{"amount_minor": <long>, "currency": "<code>"}`. No amount in this
 /// domain is negative: releases and refunds are their own events, not negative amounts.
+///
+/// Amounts taken from input (credit limits, unit prices) are also bounded by
+/// [`Money::MAX_AMOUNT_MINOR`]: build them with [`Money::parse_bounded`]. [`Money::parse`]
+/// and deserialisation only refuse negative amounts, so that events stored before the bound
+/// existed stay readable.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "MoneyRecord")]
 pub struct Money {
@@ -111,6 +116,15 @@ impl TryFrom<MoneyRecord> for Money {
 }
 
 impl Money {
+    /// The largest amount a shop accepts from input, in minor units: 10^13, i.e. 100 billion
+    /// in major units of a currency with 1/100 minor units (100 000 000 000.00 EUR).
+    ///
+    /// Far above any real credit limit or price, yet small enough that sums stay far from
+    /// `i64::MAX` (≈ 9.2 × 10^18): 100 000 such amounts add up without overflow. Order
+    /// totals are held to the same bound (`amount_overflow`), so credit reserved, which
+    /// never exceeds a limit, is bounded too.
+    pub const MAX_AMOUNT_MINOR: i64 = 10_000_000_000_000;
+
     /// An amount of `amount_minor` minor units; negative amounts are refused.
     pub fn parse(amount_minor: i64, currency: Currency) -> Result<Self, ValidationError> {
         if amount_minor < 0 {
@@ -123,6 +137,21 @@ impl Money {
             amount_minor,
             currency,
         })
+    }
+
+    /// An amount taken from input: as [`Money::parse`], and refused above
+    /// [`Money::MAX_AMOUNT_MINOR`].
+    pub fn parse_bounded(amount_minor: i64, currency: Currency) -> Result<Self, ValidationError> {
+        if amount_minor > Self::MAX_AMOUNT_MINOR {
+            return Err(ValidationError::new(
+                "amount_minor",
+                format!(
+                    "must be at most {} minor units, got {amount_minor}",
+                    Self::MAX_AMOUNT_MINOR
+                ),
+            ));
+        }
+        Self::parse(amount_minor, currency)
     }
 
     /// Nothing, in `currency`.
