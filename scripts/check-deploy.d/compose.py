@@ -159,8 +159,8 @@ def check_causeway(services, prometheus):
         problem(f"roles served: {sorted(set(roles.values()))}, want {sorted(expected)}")
     targets = scrape_targets(prometheus)
     for name in roles:
-        if f"{name}:8080" not in targets:
-            problem(f"deploy/prometheus.yml does not scrape {name}:8080")
+        if f"{name}:9464" not in targets:
+            problem(f"deploy/prometheus.yml does not scrape {name}:9464 (the management port)")
     for target in targets:
         host = target.rsplit(":", 1)[0]
         if host not in services and host not in ("localhost", "127.0.0.1"):

@@ -11,7 +11,7 @@ allowPrivilegeEscalation false, not privileged, capabilities drop ALL and add no
 cpu and memory requests and limits, an emptyDir on /tmp, an image with a tag or digest.
 Every Deployment: RollingUpdate with maxSurge 1 and maxUnavailable 0, readiness probe on
 /health/ready and liveness probe on /health/live at port 8080, Prometheus scrape
-annotations. Each overlay renders every role's Deployment and the migration Job, and its
+annotations on the management port 9464, which the container declares. Each overlay renders every role's Deployment and the migration Job, and its
 autoscalers, disruption budgets, Services and ConfigMap references point at what it renders.
 A failure names the overlay, kind, name, container and setting.
 """
@@ -23,6 +23,8 @@ import sys
 import yaml
 
 HTTP_PORT = 8080
+# /metrics and the detailed readiness answer here only (ADR 0020).
+MANAGEMENT_PORT = 9464
 USER = 1000
 # Partitions of each event topic (k8s/README.md): a consumer replica beyond it sits idle.
 PARTITIONS = 6
@@ -129,8 +131,11 @@ def check_deployment(report, doc, template):
     report.expect(doc, None, "spec.strategy.rollingUpdate.maxUnavailable", get(doc, "spec.strategy.rollingUpdate.maxUnavailable"), 0)
     annotations = get(template, "metadata.annotations", {}) or {}
     report.expect(doc, None, "prometheus.io/scrape annotation", annotations.get("prometheus.io/scrape", MISSING), "true")
-    report.expect(doc, None, "prometheus.io/port annotation", annotations.get("prometheus.io/port", MISSING), str(HTTP_PORT))
+    report.expect(doc, None, "prometheus.io/port annotation", annotations.get("prometheus.io/port", MISSING), str(MANAGEMENT_PORT))
     for container in get(template, "spec.containers", []) or []:
+        declared = [p.get("containerPort") for p in container.get("ports") or []]
+        if MANAGEMENT_PORT not in declared:
+            report.fail(doc, container.get("name", "?"), "ports", f"the management port {MANAGEMENT_PORT} is not declared")
         check_probe(report, doc, container, "readinessProbe", "/health/ready")
         check_probe(report, doc, container, "livenessProbe", "/health/live")
 
@@ -283,6 +288,7 @@ def mutations():
         ("no memory limit", container("Deployment", "resources.limits.memory"), "resources.limits.memory"),
         ("no cpu request in a Job", container("Job", "resources.requests.cpu"), "resources.requests.cpu"),
         ("no /tmp mount", container("Deployment", "volumeMounts", []), "/tmp"),
+        ("the management port undeclared", container("Deployment", "ports", [{"name": "http", "containerPort": 8080}]), "management port"),
         ("an untagged image", container("Job", "image", "causeway"), "image"),
         ("a role's Deployment gone", drop_deployment, "missing from the rendering"),
     ]
