@@ -27,9 +27,10 @@ pub struct Gate {
 }
 
 /// Every route of `router` needs a valid bearer token and a caller within its quota; the
-/// principal is put in the request's extensions for [`require`] and [`Caller`].
+/// principal is put in the request's extensions for [`require`] and [`Caller`]. A path no
+/// route matches is still 404 (and a method none serves 405) without a token.
 pub fn authenticated(router: Router, gate: Gate) -> Router {
-    router.layer(middleware::from_fn_with_state(gate, authenticate))
+    router.route_layer(middleware::from_fn_with_state(gate, authenticate))
 }
 
 /// The middleware of [`authenticated`]. The peer address comes from the connection

@@ -24,14 +24,12 @@ pub enum Detail {
 
 /// The health routes, with their checker as state.
 pub fn routes(checker: HealthChecker, detail: Detail) -> Router {
-    let ready = match detail {
-        Detail::Full => get(ready),
-        Detail::Summary => get(ready_summary),
+    let router = Router::new().route("/health/live", get(live));
+    let router = match detail {
+        Detail::Full => router.route("/health/ready", get(ready)),
+        Detail::Summary => router.route("/health/ready", get(ready_summary)),
     };
-    Router::new()
-        .route("/health/live", get(live))
-        .route("/health/ready", ready)
-        .with_state(checker)
+    router.with_state(checker)
 }
 
 async fn live() -> Json<serde_json::Value> {
