@@ -95,30 +95,47 @@ impl fmt::Display for Permission {
     }
 }
 
-use Role::{Admin, Operator, Storefront};
+use Role::{Admin, Customer, Operator, Storefront};
 
 /// Each permission and the roles holding it: the one place access is decided.
 ///
-/// `customer` holds only `inventory:read` until ownership is enforced (a customer principal
-/// acting on its own customer and orders only): until then any other permission would let it
-/// reach every customer's data.
+/// What `customer` holds it holds for its own customer only ([`Principal::own_customer`]):
+/// the routes check ownership and answer 404 for anything else.
 pub const PERMISSIONS: &[(Permission, &[Role])] = &[
-    (Permission::RegisterCustomer, &[Storefront, Admin]),
+    (Permission::RegisterCustomer, &[Customer, Storefront, Admin]),
     (Permission::ChangeCreditLimit, &[Admin]),
     (Permission::Restock, &[Operator, Admin]),
-    (Permission::PlaceOrder, &[Storefront, Admin]),
-    (Permission::CancelOrder, &[Storefront, Operator, Admin]),
+    (Permission::PlaceOrder, &[Customer, Storefront, Admin]),
+    (
+        Permission::CancelOrder,
+        &[Customer, Storefront, Operator, Admin],
+    ),
     (
         Permission::ReadInventory,
-        &[Role::Customer, Storefront, Operator, Admin],
+        &[Customer, Storefront, Operator, Admin],
     ),
-    (Permission::ReadCustomers, &[Storefront, Operator, Admin]),
-    (Permission::ReadOrders, &[Storefront, Operator, Admin]),
+    (
+        Permission::ReadCustomers,
+        &[Customer, Storefront, Operator, Admin],
+    ),
+    (
+        Permission::ReadOrders,
+        &[Customer, Storefront, Operator, Admin],
+    ),
     (
         Permission::ReadNotifications,
-        &[Storefront, Operator, Admin],
+        &[Customer, Storefront, Operator, Admin],
     ),
 ];
+
+/// The namespace of the customer ids derived from subjects ([`Principal::own_customer`]).
+const CUSTOMER_OF_SUBJECT: uuid::Uuid = uuid::uuid!("5b0f3a62-2f1e-4c59-9d57-6a1c2e8f4b17");
+
+/// The customer id a subject registers itself as: the same for the same `sub`, on every
+/// replica and after every replay, so no table links the two.
+pub fn customer_of_subject(subject: &str) -> uuid::Uuid {
+    uuid::Uuid::new_v5(&CUSTOMER_OF_SUBJECT, subject.as_bytes())
+}
 
 /// The roles holding `permission`.
 pub fn holders(permission: Permission) -> &'static [Role] {
@@ -143,6 +160,22 @@ impl Principal {
         holders(permission)
             .iter()
             .any(|role| self.roles.contains(role))
+    }
+
+    /// The one customer this caller may see and act on, when it is limited to one: a caller
+    /// whose only role is `customer` owns the customer whose id derives from its subject
+    /// ([`customer_of_subject`]) and nothing else. `None`: no such limit (a storefront, an
+    /// operator or an admin; a caller holding `customer` beside one of those is that one).
+    pub fn own_customer(&self) -> Option<uuid::Uuid> {
+        let limited =
+            self.roles.contains(&Customer) && self.roles.iter().all(|role| *role == Customer);
+        limited.then(|| customer_of_subject(&self.subject))
+    }
+
+    /// Whether this caller may see customer `id` (and its orders, payments and
+    /// notifications).
+    pub fn may_see_customer(&self, id: &uuid::Uuid) -> bool {
+        self.own_customer().is_none_or(|own| own == *id)
     }
 }
 
@@ -215,17 +248,30 @@ mod tests {
     }
 
     #[test]
-    fn a_customer_reads_the_catalogue_and_nothing_of_other_customers() {
+    fn a_customer_acts_on_its_own_customer_only() {
         let customer = principal(&[Role::Customer]);
-        assert!(customer.may(Permission::ReadInventory));
-        for permission in [
-            Permission::ReadCustomers,
-            Permission::ReadOrders,
-            Permission::ReadNotifications,
-            Permission::PlaceOrder,
-            Permission::RegisterCustomer,
+        assert!(!customer.may(Permission::ChangeCreditLimit));
+        assert!(!customer.may(Permission::Restock));
+        let own = customer.own_customer().unwrap();
+        assert_eq!(own, customer_of_subject("someone"));
+        assert!(customer.may_see_customer(&own));
+        assert!(!customer.may_see_customer(&customer_of_subject("someone else")));
+        // Another subject owns another customer.
+        let other = Principal {
+            subject: "someone else".into(),
+            roles: vec![Role::Customer],
+        };
+        assert_ne!(other.own_customer(), Some(own));
+        // Roles beyond customer see everyone; so does a caller holding one beside it.
+        for roles in [
+            &[Role::Storefront][..],
+            &[Role::Operator],
+            &[Role::Admin],
+            &[Role::Customer, Role::Operator],
         ] {
-            assert!(!customer.may(permission), "{permission}");
+            let caller = principal(roles);
+            assert_eq!(caller.own_customer(), None, "{roles:?}");
+            assert!(caller.may_see_customer(&own), "{roles:?}");
         }
     }
 

@@ -51,6 +51,7 @@ fn customer_samples() -> Vec<CustomerEvent> {
             name: CustomerName::parse("Ada").unwrap(),
             email: Email::parse("ada@example.com").unwrap(),
             credit_limit: eur(1_000),
+            owner: Some("customer-ada".to_owned()),
         }),
         CustomerEvent::CreditLimitChanged(CreditLimitChanged { limit: eur(2_000) }),
         CustomerEvent::CreditReserved(CreditReserved {

@@ -307,6 +307,7 @@ mod tests {
             name: CustomerName::parse("Ada").unwrap(),
             email: Email::parse("ada@example.com").unwrap(),
             credit_limit: eur(1000),
+            owner: None,
         });
         std::iter::once(registered)
             .chain(rest)

@@ -226,6 +226,7 @@ mod tests {
                 name: CustomerName::parse("Ada").unwrap(),
                 email: Email::parse("ada@example.com").unwrap(),
                 credit_limit: eur(100),
+                owner: None,
             }));
         assert_eq!(step_of("c-1", registered), None);
     }

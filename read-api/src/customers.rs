@@ -7,10 +7,12 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
+use causeway_auth::http::Caller;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 
+use crate::access::scope;
 use crate::consistency::{ConsistencyHeader, MinVersionQuery, Subject, read_versioned, versioned};
 use crate::error::ByIdProblems;
 use crate::orders::canonical_id;
@@ -44,6 +46,7 @@ pub(crate) struct CustomerView {
 )]
 pub(crate) async fn get_customer(
     State(state): State<ReadState>,
+    Caller(caller): Caller,
     Path(id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
@@ -60,19 +63,24 @@ pub(crate) async fn get_customer(
         &headers,
         subject,
         |row: &CustomerView| row.version,
-        || fetch(&state.pool, &id),
+        || fetch(&state.pool, &id, scope(&caller)),
     )
     .await?;
     Ok(versioned(row.version, Json(row)))
 }
 
-async fn fetch(pool: &PgPool, id: &str) -> Result<Option<CustomerView>, QueryError> {
+async fn fetch(
+    pool: &PgPool,
+    id: &str,
+    scope: Option<String>,
+) -> Result<Option<CustomerView>, QueryError> {
     Ok(sqlx::query_as(
         "SELECT customer_id, name, email, currency, credit_limit, reserved_credit,
                 available_credit, updated_at, version
-         FROM customers WHERE customer_id = $1",
+         FROM customers WHERE customer_id = $1 AND ($2::text IS NULL OR customer_id = $2)",
     )
     .bind(id)
+    .bind(scope)
     .fetch_optional(pool)
     .await?)
 }

@@ -2,6 +2,8 @@
 //!
 //! - [`router`]: the routes, given a pool and a [`ReadApiConfig`].
 //! - `error`: [`QueryError`], answered as `application/problem+json` in one place.
+//! - `access`: the caller's scope: a customer sees its own customer's rows only, another
+//!   customer's answering as missing.
 //! - `consistency`: the bounded wait for `min_version` / `X-Consistency-Token`.
 //! - `pagination`: keyset pages (`limit`, opaque `cursor`, `next_cursor`).
 //! - `inventory`: `GET /api/inventory/{sku}` over `inventory_view`.
@@ -14,6 +16,7 @@
 //! Reads by id accept `min_version` / `X-Consistency-Token`; unknown ids answer 404, bad
 //! parameters 400 naming the parameter.
 
+mod access;
 mod consistency;
 mod customers;
 mod error;

@@ -9,12 +9,14 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
+use causeway_auth::http::Caller;
 use causeway_domain::OrderStatus;
 use causeway_domain::values::CustomerId;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
+use crate::access::{list_customer, scope};
 use crate::consistency::{self, ConsistencyHeader, MinVersionQuery, Subject, read_versioned};
 use crate::error::{ByIdProblems, ListProblems};
 use crate::pagination::{self, Page, PageQuery};
@@ -82,6 +84,7 @@ pub(crate) fn canonical_id(id: &str) -> String {
 )]
 pub(crate) async fn get_order(
     State(state): State<ReadState>,
+    Caller(caller): Caller,
     Path(id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
@@ -98,7 +101,7 @@ pub(crate) async fn get_order(
         &headers,
         subject,
         |row: &OrderSummary| row.version,
-        || fetch(&state.pool, &id),
+        || fetch(&state.pool, &id, scope(&caller)),
     )
     .await?;
     let lines = sqlx::query_as(
@@ -114,11 +117,17 @@ pub(crate) async fn get_order(
     ))
 }
 
-async fn fetch(pool: &PgPool, id: &str) -> Result<Option<OrderSummary>, QueryError> {
+async fn fetch(
+    pool: &PgPool,
+    id: &str,
+    scope: Option<String>,
+) -> Result<Option<OrderSummary>, QueryError> {
     Ok(sqlx::query_as(&format!(
-        "SELECT {SUMMARY_COLUMNS} FROM orders WHERE order_id = $1"
+        "SELECT {SUMMARY_COLUMNS} FROM orders
+         WHERE order_id = $1 AND ($2::text IS NULL OR customer_id = $2)"
     ))
     .bind(id)
+    .bind(scope)
     .fetch_optional(pool)
     .await?)
 }
@@ -209,9 +218,15 @@ fn cursor_of(row: &OrderSummary) -> Vec<String> {
 )]
 pub(crate) async fn list_orders(
     State(state): State<ReadState>,
+    Caller(caller): Caller,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Page<OrderSummary>>, QueryError> {
-    let filter = filter(&query)?;
+    let mut filter = filter(&query)?;
+    // A customer lists its own orders; another customer's: none.
+    match list_customer(filter.customer_id.take(), scope(&caller)) {
+        Ok(customer_id) => filter.customer_id = customer_id,
+        Err(()) => return Ok(Json(Page::from_rows(Vec::new(), filter.limit, cursor_of))),
+    }
     let mut sql: QueryBuilder<'_, Postgres> =
         QueryBuilder::new(format!("SELECT {SUMMARY_COLUMNS} FROM orders WHERE true"));
     if let Some(customer_id) = &filter.customer_id {

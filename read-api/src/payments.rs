@@ -7,10 +7,12 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
+use causeway_auth::http::Caller;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 
+use crate::access::scope;
 use crate::consistency::{ConsistencyHeader, MinVersionQuery, Subject, read_versioned, versioned};
 use crate::error::ByIdProblems;
 use crate::orders::canonical_id;
@@ -48,6 +50,7 @@ pub(crate) struct PaymentView {
 )]
 pub(crate) async fn get_payment(
     State(state): State<ReadState>,
+    Caller(caller): Caller,
     Path(id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
@@ -64,19 +67,24 @@ pub(crate) async fn get_payment(
         &headers,
         subject,
         |row: &PaymentView| row.version,
-        || fetch(&state.pool, &id),
+        || fetch(&state.pool, &id, scope(&caller)),
     )
     .await?;
     Ok(versioned(row.version, Json(row)))
 }
 
-async fn fetch(pool: &PgPool, id: &str) -> Result<Option<PaymentView>, QueryError> {
+async fn fetch(
+    pool: &PgPool,
+    id: &str,
+    scope: Option<String>,
+) -> Result<Option<PaymentView>, QueryError> {
     Ok(sqlx::query_as(
         "SELECT order_id, status, customer_id, amount_minor, currency, decline_reason,
                 authorized_at, declined_at, voided_at, refunded_at, updated_at, version
-         FROM payments WHERE order_id = $1",
+         FROM payments WHERE order_id = $1 AND ($2::text IS NULL OR customer_id = $2)",
     )
     .bind(id)
+    .bind(scope)
     .fetch_optional(pool)
     .await?)
 }

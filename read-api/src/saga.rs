@@ -4,9 +4,11 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use causeway_auth::http::Caller;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::access::scope;
 use crate::error::LookupProblems;
 use crate::orders::canonical_id;
 use crate::{QueryError, ReadState};
@@ -57,6 +59,7 @@ fn jaeger_url(base: Option<&str>, trace_id: Option<&str>) -> Option<String> {
 )]
 pub(crate) async fn get_timeline(
     State(state): State<ReadState>,
+    Caller(caller): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Timeline>, QueryError> {
     let order_id = canonical_id(&id);
@@ -64,9 +67,12 @@ pub(crate) async fn get_timeline(
         "SELECT participant, event_type, outcome, occurred_at AS timestamp, aggregate_type,
                 aggregate_id, sequence, trace_id, event_id
          FROM saga_timeline WHERE order_id = $1
+           AND ($2::text IS NULL OR EXISTS
+                 (SELECT 1 FROM orders o WHERE o.order_id = $1 AND o.customer_id = $2))
          ORDER BY occurred_at, aggregate_type, aggregate_id, sequence",
     )
     .bind(&order_id)
+    .bind(scope(&caller))
     .fetch_all(&state.pool)
     .await?;
     if steps.is_empty() {

@@ -48,6 +48,7 @@ async fn a_command_answered_conflict_in_snapshot_mode_has_stored_nothing() {
         name: CustomerName::parse("Ada").expect("name"),
         email: Email::parse("ada@example.com").expect("email"),
         credit_limit: eur(1_000),
+        owner: None,
     };
     let limits = (1..=9).map(|n| CustomerCommand::ChangeCreditLimit {
         limit: eur(1_000 + n),

@@ -282,6 +282,7 @@ fn customer_commands() -> impl Strategy<Value = Vec<CustomerCommand>> {
             name: CustomerName::parse(name).expect("name"),
             email: Email::parse("someone@example.com").expect("email"),
             credit_limit: limit,
+            owner: None,
         }
     });
     let command = prop_oneof![

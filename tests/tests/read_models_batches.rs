@@ -222,6 +222,7 @@ mod batches {
                 name: CustomerName::parse(&format!("Customer {aggregate} {n}")).unwrap(),
                 email: Email::parse(&format!("c{aggregate}.{n}@example.com")).unwrap(),
                 credit_limit: eur(n * 100),
+                owner: None,
             }),
             1 => CustomerEvent::CreditLimitChanged(CreditLimitChanged { limit: eur(n * 10) }),
             2 => CustomerEvent::CreditReserved(CreditReserved {

@@ -250,6 +250,7 @@ fn customer_samples() -> anyhow::Result<Vec<CustomerEvent>> {
             name: CustomerName::parse("Zoë Ångström-Ōtani")?,
             email: Email::parse("zoe@example.com")?,
             credit_limit: eur(i64::MAX)?,
+            owner: Some("customer-zoë".to_owned()),
         }),
         CustomerEvent::CreditLimitChanged(CreditLimitChanged {
             limit: eur(250_000)?,

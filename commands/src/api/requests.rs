@@ -33,14 +33,20 @@ pub(crate) struct RegisterCustomerRequest {
 }
 
 impl RegisterCustomerRequest {
-    /// The `Register` command.
-    pub(crate) fn parse(self) -> Result<CustomerCommand, ApiError> {
+    /// Whether it asks for any credit (a customer registering itself may not).
+    pub(crate) fn asks_for_credit(&self) -> bool {
+        self.credit_limit_cents != 0
+    }
+
+    /// The `Register` command, owned by `owner` when a customer registers itself.
+    pub(crate) fn parse(self, owner: Option<String>) -> Result<CustomerCommand, ApiError> {
         let currency = Currency::parse(&self.currency).map_err(at(""))?;
         Ok(CustomerCommand::Register {
             name: CustomerName::parse(&self.name).map_err(at(""))?,
             email: Email::parse(&self.email).map_err(at(""))?,
             credit_limit: money(self.credit_limit_cents, currency, "credit_limit_cents")
                 .map_err(at(""))?,
+            owner,
         })
     }
 }
@@ -252,16 +258,20 @@ mod tests {
     #[test]
     fn a_control_character_in_a_name_or_email_names_its_field() {
         let max = Money::MAX_AMOUNT_MINOR;
-        assert!(registration("Ada", "ada@example.com", max).parse().is_ok());
-        let name = registration("Ada\u{0}", "ada@example.com", 100).parse();
+        assert!(
+            registration("Ada", "ada@example.com", max)
+                .parse(None)
+                .is_ok()
+        );
+        let name = registration("Ada\u{0}", "ada@example.com", 100).parse(None);
         assert_eq!(refused_field(name), "name");
-        let email = registration("Ada", "ada\u{0}@example.com", 100).parse();
+        let email = registration("Ada", "ada\u{0}@example.com", 100).parse(None);
         assert_eq!(refused_field(email), "email");
     }
 
     #[test]
     fn a_credit_limit_above_the_bound_names_credit_limit_cents() {
-        let register = registration("Ada", "ada@example.com", i64::MAX).parse();
+        let register = registration("Ada", "ada@example.com", i64::MAX).parse(None);
         assert_eq!(refused_field(register), "credit_limit_cents");
         let over = Money::MAX_AMOUNT_MINOR + 1;
         let change: ChangeCreditLimitRequest =

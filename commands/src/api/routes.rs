@@ -8,7 +8,9 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::middleware;
 use axum::routing::post;
-use causeway_domain::{Aggregate, Customer, CustomerId, InventoryItem, Order, OrderId, Sku};
+use causeway_domain::{
+    Aggregate, Customer, CustomerId, CustomerRejection, InventoryItem, Order, OrderId, Sku,
+};
 use causeway_infra::problem::problem_responses;
 use utoipa::openapi::RefOr;
 use utoipa::openapi::response::Response;
@@ -23,8 +25,8 @@ use super::requests::{
     RestockRequest,
 };
 
-use causeway_auth::Permission;
-use causeway_auth::http::require;
+use causeway_auth::http::{Caller, require};
+use causeway_auth::{AuthError, Permission};
 
 type Answered = Result<Answer, ApiError>;
 
@@ -78,14 +80,23 @@ pub(crate) fn routes(api: CommandApi) -> Router {
 )]
 async fn register_customer(
     State(api): State<CommandApi>,
+    Caller(caller): Caller,
     request: CommandRequest<RegisterCustomerRequest>,
 ) -> Answered {
-    let command = request.body.parse()?;
     let context = &request.context;
-    let id = CustomerId::try_from(context.new_aggregate_id(Customer::TYPE))
-        .map_err(ApiError::internal)?;
-    let target = Target::new(Customer::TYPE, id, "customer_id", StatusCode::CREATED)
-        .minted(context.mints_ids());
+    // A customer registers itself: its id derives from its subject, it owns the customer,
+    // and only an admin grants it credit. Anyone else mints a new id.
+    let (id, owner) = match caller.own_customer() {
+        Some(_) if request.body.asks_for_credit() => {
+            return Err(AuthError::Forbidden(Permission::ChangeCreditLimit.name()).into());
+        }
+        Some(own) => (own, Some(caller.subject.clone())),
+        None => (context.new_aggregate_id(Customer::TYPE), None),
+    };
+    let minted = owner.is_none() && context.mints_ids();
+    let command = request.body.parse(owner)?;
+    let id = CustomerId::try_from(id).map_err(ApiError::internal)?;
+    let target = Target::new(Customer::TYPE, id, "customer_id", StatusCode::CREATED).minted(minted);
     api.answer(context, &target, || {
         api.execute::<Customer>(&target, command, context)
     })
@@ -185,10 +196,15 @@ async fn restock(
 )]
 async fn place_order(
     State(api): State<CommandApi>,
+    Caller(caller): Caller,
     request: CommandRequest<PlaceOrderRequest>,
 ) -> Answered {
     api.config.admission.admit()?;
     let order = request.body.parse()?;
+    // A customer orders for itself only; another customer is as unknown as a missing one.
+    if !caller.may_see_customer(&order.customer_id.as_uuid()) {
+        return Err(ApiError::rejected(&CustomerRejection::NotFound));
+    }
     let context = &request.context;
     let id =
         OrderId::try_from(context.new_aggregate_id(Order::TYPE)).map_err(ApiError::internal)?;
@@ -222,11 +238,15 @@ async fn place_order(
 )]
 async fn cancel_order(
     State(api): State<CommandApi>,
+    Caller(caller): Caller,
     PathParam(id): PathParam,
     request: CommandRequest<CancelOrderRequest>,
 ) -> Answered {
     let id = OrderId::parse(&id).map_err(path_error)?;
     let reason = request.body.parse()?;
+    if caller.own_customer().is_some() {
+        api.ensure_order_of(&caller, id).await?;
+    }
     let context = &request.context;
     let target = Target::new(Order::TYPE, id, "order_id", StatusCode::OK);
     let command = causeway_domain::OrderCommand::Cancel { reason };

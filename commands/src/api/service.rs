@@ -3,8 +3,10 @@
 
 use std::future::Future;
 
+use causeway_auth::Principal;
 use causeway_domain::{
     Aggregate, Customer, CustomerCommand, CustomerId, CustomerRejection, Order, OrderCommand,
+    OrderId, OrderRejection,
 };
 use chrono::Utc;
 
@@ -89,6 +91,21 @@ impl CommandApi {
             deadline: placed_at + timeout,
         };
         self.execute::<Order>(target, command, context).await
+    }
+
+    /// Succeeds when `caller` may see the order's customer; 404 `order_not_found` for an
+    /// order of another customer, exactly as for one that does not exist.
+    pub(crate) async fn ensure_order_of(
+        &self,
+        caller: &Principal,
+        id: OrderId,
+    ) -> Result<(), ApiError> {
+        let loaded = self.store.load::<Order>(&id.to_string()).await?;
+        let customer = loaded.and_then(|(order, _version)| order.customer_id());
+        match customer {
+            Some(customer) if caller.may_see_customer(&customer.as_uuid()) => Ok(()),
+            _ => Err(ApiError::rejected(&OrderRejection::NotFound)),
+        }
     }
 
     /// Succeeds for a registered customer; 404 `customer_not_found` otherwise. Reads the

@@ -65,6 +65,11 @@ pub struct CustomerRegistered {
     pub email: Email,
     /// The credit limit the customer starts with; its currency is the customer's.
     pub credit_limit: Money,
+    /// The subject (a verified token's `sub`) that registered itself as this customer and
+    /// owns it; `None` when a shop service or an admin registered it (and in events stored
+    /// before owners were recorded).
+    #[serde(default)]
+    pub owner: Option<String>,
 }
 
 /// Payload of [`CustomerEvent::CreditLimitChanged`].

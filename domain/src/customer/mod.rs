@@ -35,6 +35,9 @@ pub enum CustomerCommand {
         email: Email,
         /// How much credit the customer may have reserved at once; fixes its currency.
         credit_limit: Money,
+        /// The subject (a verified token's `sub`) that registered itself as this customer
+        /// and owns it; `None` when a shop service or an admin registered it.
+        owner: Option<String>,
     },
     /// Sets a new credit limit, in the customer's currency, not below the credit reserved.
     ChangeCreditLimit {
@@ -259,10 +262,12 @@ impl Aggregate for Customer {
                 name,
                 email,
                 credit_limit,
+                owner,
             } => self.register(CustomerRegistered {
                 name: name.clone(),
                 email: email.clone(),
                 credit_limit: credit_limit.clone(),
+                owner: owner.clone(),
             }),
             CustomerCommand::ChangeCreditLimit { limit } => {
                 self.registered()?.change_credit_limit(limit)

@@ -12,6 +12,7 @@ fn register() -> impl Strategy<Value = CustomerCommand> {
         name: CustomerName::parse(name).unwrap(),
         email: Email::parse("someone@example.com").unwrap(),
         credit_limit,
+        owner: None,
     })
 }
 

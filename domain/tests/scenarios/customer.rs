@@ -16,6 +16,7 @@ fn registration(limit: Money) -> CustomerRegistered {
         name: CustomerName::parse("Ada Lovelace").unwrap(),
         email: Email::parse("ada@example.com").unwrap(),
         credit_limit: limit,
+        owner: None,
     }
 }
 
@@ -28,6 +29,7 @@ fn register(details: CustomerRegistered) -> CustomerCommand {
         name: details.name,
         email: details.email,
         credit_limit: details.credit_limit,
+        owner: details.owner,
     }
 }
 
@@ -107,6 +109,28 @@ fn registering_again_after_the_limit_changed_still_changes_nothing() {
 fn registering_again_with_other_details_is_rejected() {
     given(&[registered(10_000)])
         .when(register(registration(eur(99))))
+        .then_rejected("customer_already_registered");
+}
+
+#[test]
+fn a_customer_registering_itself_is_recorded_as_its_owner_and_another_owner_is_rejected() {
+    let owned = CustomerRegistered {
+        owner: Some("customer-alice".to_owned()),
+        ..registration(eur(0))
+    };
+    let event = CustomerEvent::CustomerRegistered(owned.clone());
+    given(&[])
+        .when(register(owned.clone()))
+        .then(std::slice::from_ref(&event));
+    given(std::slice::from_ref(&event))
+        .when(register(owned.clone()))
+        .then_nothing();
+    let stolen = CustomerRegistered {
+        owner: Some("customer-mallory".to_owned()),
+        ..owned
+    };
+    given(&[event])
+        .when(register(stolen))
         .then_rejected("customer_already_registered");
 }
 
