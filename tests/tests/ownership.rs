@@ -44,7 +44,7 @@ impl Caller {
     }
 
     async fn register(&self, name: &str, credit_limit_cents: i64) -> Answer {
-        let email = format!("{}@example.com", name.to_lowercase());
+        let email = format!("{}@example.com", name.to_lowercase().replace(' ', "."));
         self.post(
             "/api/customers",
             json!({"name": name, "email": email, "credit_limit_cents": credit_limit_cents,
@@ -107,7 +107,7 @@ async fn a_customer_registers_itself_and_sees_and_acts_on_its_own_resources_only
     assert_ne!(alice_id, bob_id);
     // The link is in the event, not in a side table.
     let owner: Value = sqlx::query_scalar(
-        "SELECT data->'owner' FROM events
+        "SELECT jsonb_path_query_first(payload, '$.**.owner') FROM events
          WHERE aggregate_type = 'Customer' AND aggregate_id = $1 AND sequence = 1",
     )
     .bind(&alice_id)
