@@ -55,7 +55,8 @@ COPY --from=builder /out/causeway /usr/local/bin/causeway
 USER 1000:1000
 # A container is reached from outside itself, and its logs are read by machines.
 ENV CAUSEWAY_HTTP__HOST=0.0.0.0 \
-    CAUSEWAY_TELEMETRY__LOG_FORMAT=json
+    CAUSEWAY_TELEMETRY__LOG_FORMAT=json \
+    CAUSEWAY_PROFILE=production
 EXPOSE 8080 9464
 ENTRYPOINT ["causeway"]
 # Every role in one process; compose.yaml and k8s/ run one role per container.

@@ -5,6 +5,9 @@ export CAUSEWAY_CACHE_DIR=${CAUSEWAY_CACHE_DIR:-$HOME/.cache/causeway}
 # Compiled dependencies are shared between checkouts (workspace crates rebuild per path).
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$CAUSEWAY_CACHE_DIR/target}
 export PATH="$HOME/.cargo/bin:$PATH"
+# The local stack's database password (scripts/stack creates the role with it); none is
+# compiled into the binary.
+export CAUSEWAY_DATABASE__PASSWORD=${CAUSEWAY_DATABASE__PASSWORD:-causeway}
 # librdkafka's build and the Rust compiler share 2 cores; more jobs only add memory.
 export CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-2}
 

@@ -158,6 +158,7 @@ mod tests {
             topic_prefix: String::new(),
             event_partitions: 1,
             replication_factor: 1,
+            security: Default::default(),
             properties: Default::default(),
         }
     }

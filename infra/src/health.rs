@@ -83,9 +83,7 @@ impl HealthChecker {
             .set("client.id", "causeway-health")
             .create()?;
         let timeout = settings.health.check_timeout();
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .build()
+        let http = crate::registry::http_client(&settings.registry, timeout)
             .map_err(|e| InfraError::Registry(e.to_string()))?;
         Ok(Self {
             pool,

@@ -12,6 +12,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
+use secrecy::ExposeSecret;
 
 use crate::InfraError;
 
@@ -21,6 +22,20 @@ use crate::settings::KafkaSettings;
 pub fn client_config(settings: &KafkaSettings) -> ClientConfig {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", &settings.bootstrap_servers);
+    let security = &settings.security;
+    config.set("security.protocol", security.protocol.as_str());
+    if let Some(mechanism) = &security.sasl_mechanism {
+        config.set("sasl.mechanism", mechanism);
+    }
+    if let Some(username) = &security.sasl_username {
+        config.set("sasl.username", username);
+    }
+    if let Some(password) = &security.sasl_password {
+        config.set("sasl.password", password.expose_secret());
+    }
+    if let Some(ca) = &security.ssl_ca_location {
+        config.set("ssl.ca.location", ca);
+    }
     for (key, value) in &settings.properties {
         config.set(key, value);
     }

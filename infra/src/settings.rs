@@ -20,6 +20,10 @@ const DEFAULTS: &str = include_str!("../../config/default.toml");
 /// Every setting of every role.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
+    /// Where this runs: `local` (the local stack; a database password may be absent) or
+    /// `production` (every credential required). `CAUSEWAY_PROFILE`.
+    #[serde(default)]
+    pub profile: Profile,
     /// The HTTP server (command and query API, health, metrics).
     pub http: HttpSettings,
     /// The Postgres event store and read models.
@@ -46,6 +50,17 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// How many requests a caller may make.
     pub rate_limit: RateLimitSettings,
+}
+
+/// Where the platform runs, which decides what may be left out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// A developer's machine and the local stack.
+    #[default]
+    Local,
+    /// Anywhere else: a missing database password is a start-up error.
+    Production,
 }
 
 /// Request quotas of the HTTP API (`/api/*`): per verified subject, and per peer address for
@@ -158,8 +173,11 @@ pub struct DatabaseSettings {
     pub port: u16,
     /// Login role.
     pub username: String,
-    /// Its password; never printed.
-    pub password: SecretString,
+    /// Its password; never printed. None is compiled in: the local stack's comes from the
+    /// scripts' environment (`CAUSEWAY_DATABASE__PASSWORD`), and outside the `local`
+    /// profile a missing one stops start-up.
+    #[serde(default)]
+    pub password: Option<SecretString>,
     /// Database to use.
     pub database_name: String,
     /// Pool size.
@@ -220,16 +238,92 @@ pub struct KafkaSettings {
     pub event_partitions: i32,
     /// Replication factor of the topics the platform creates.
     pub replication_factor: i32,
-    /// Extra librdkafka properties passed through unchanged.
+    /// How clients authenticate to the brokers and encrypt the connection.
+    #[serde(default)]
+    pub security: KafkaSecurity,
+    /// Extra librdkafka properties passed through unchanged; credentials are refused here
+    /// (they belong in `security`, which never prints them).
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
 }
+
+/// TLS and SASL to Kafka, e.g. for a managed cluster: `protocol = "sasl_ssl"`,
+/// `sasl_mechanism = "PLAIN"` (or `SCRAM-SHA-512`), the API key and secret as username and
+/// password.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct KafkaSecurity {
+    /// librdkafka's `security.protocol`: `plaintext` (default), `ssl`, `sasl_plaintext` or
+    /// `sasl_ssl`.
+    #[serde(default)]
+    pub protocol: KafkaProtocol,
+    /// `sasl.mechanism`: `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`.
+    #[serde(default)]
+    pub sasl_mechanism: Option<String>,
+    /// `sasl.username`.
+    #[serde(default)]
+    pub sasl_username: Option<String>,
+    /// `sasl.password`; never printed.
+    #[serde(default)]
+    pub sasl_password: Option<SecretString>,
+    /// `ssl.ca.location`: the CA (PEM file) brokers are checked against; the system's roots
+    /// when absent.
+    #[serde(default)]
+    pub ssl_ca_location: Option<String>,
+}
+
+/// librdkafka's `security.protocol`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KafkaProtocol {
+    /// No TLS, no SASL (the local stack).
+    #[default]
+    Plaintext,
+    /// TLS.
+    Ssl,
+    /// SASL without TLS.
+    SaslPlaintext,
+    /// SASL over TLS (managed clusters).
+    SaslSsl,
+}
+
+impl KafkaProtocol {
+    /// The value librdkafka takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Plaintext => "plaintext",
+            Self::Ssl => "ssl",
+            Self::SaslPlaintext => "sasl_plaintext",
+            Self::SaslSsl => "sasl_ssl",
+        }
+    }
+
+    /// Whether SASL credentials are used.
+    pub fn uses_sasl(self) -> bool {
+        matches!(self, Self::SaslPlaintext | Self::SaslSsl)
+    }
+}
+
+/// librdkafka properties that carry credentials: refused in `kafka.properties`.
+const SECRET_KAFKA_PROPERTIES: [&str; 6] = [
+    "sasl.password",
+    "sasl.jaas.config",
+    "sasl.oauthbearer.client.secret",
+    "ssl.key.password",
+    "ssl.keystore.password",
+    "ssl.key.pem",
+];
 
 /// How to reach the schema registry.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RegistrySettings {
     /// Base URL of the Confluent-compatible API.
     pub url: String,
+    /// Basic-auth user (a managed registry's API key), when it needs one.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Its password (the API secret); never printed.
+    #[serde(default)]
+    pub password: Option<SecretString>,
     /// Per-request timeout.
     pub timeout_ms: u64,
 }
@@ -360,7 +454,45 @@ impl Settings {
             builder = builder.add_source(File::from(path));
         }
         let env = env.prefix_separator("_").separator("__").try_parsing(true);
-        Ok(builder.add_source(env).build()?.try_deserialize()?)
+        let settings: Self = builder.add_source(env).build()?.try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// What the types cannot say: credentials present where required, and none in the
+    /// free-form Kafka properties.
+    fn validate(&self) -> Result<(), InfraError> {
+        if self.profile != Profile::Local && self.database.password.is_none() {
+            return Err(InfraError::InvalidSetting {
+                key: "database.password",
+                reason: "required outside the local profile (set CAUSEWAY_DATABASE__PASSWORD)"
+                    .to_owned(),
+            });
+        }
+        if let Some(key) = self
+            .kafka
+            .properties
+            .keys()
+            .find(|key| SECRET_KAFKA_PROPERTIES.contains(&key.as_str()))
+        {
+            return Err(InfraError::InvalidSetting {
+                key: "kafka.properties",
+                reason: format!("`{key}` is a credential: use kafka.security instead"),
+            });
+        }
+        let security = &self.kafka.security;
+        if security.protocol.uses_sasl()
+            && (security.sasl_username.is_none() || security.sasl_password.is_none())
+        {
+            return Err(InfraError::InvalidSetting {
+                key: "kafka.security",
+                reason: format!(
+                    "protocol {} needs sasl_username and sasl_password",
+                    security.protocol.as_str()
+                ),
+            });
+        }
+        Ok(())
     }
 }
 
@@ -376,9 +508,12 @@ impl DatabaseSettings {
             .host(&self.host)
             .port(self.port)
             .username(&self.username)
-            .password(self.password.expose_secret())
             .application_name("causeway")
             .ssl_mode(self.ssl_mode.into());
+        let options = match &self.password {
+            Some(password) => options.password(password.expose_secret()),
+            None => options,
+        };
         match &self.ssl_root_cert {
             Some(path) => options.ssl_root_cert(path),
             None => options,
@@ -479,11 +614,63 @@ mod tests {
     }
 
     #[test]
-    fn the_database_password_never_prints() {
-        let settings = Settings::load_from(None, env(&[])).unwrap();
-        let printed = format!("{:?}", settings.database);
-        assert!(!printed.contains("password: \"causeway\""), "{printed}");
+    fn secrets_never_print() {
+        let settings = Settings::load_from(
+            None,
+            env(&[
+                ("CAUSEWAY_DATABASE__PASSWORD", "db-secret"),
+                ("CAUSEWAY_KAFKA__SECURITY__PROTOCOL", "sasl_ssl"),
+                ("CAUSEWAY_KAFKA__SECURITY__SASL_MECHANISM", "PLAIN"),
+                ("CAUSEWAY_KAFKA__SECURITY__SASL_USERNAME", "key"),
+                ("CAUSEWAY_KAFKA__SECURITY__SASL_PASSWORD", "kafka-secret"),
+                ("CAUSEWAY_REGISTRY__USERNAME", "sr-key"),
+                ("CAUSEWAY_REGISTRY__PASSWORD", "sr-secret"),
+            ]),
+        )
+        .unwrap();
+        let printed = format!("{settings:?}");
+        for secret in ["db-secret", "kafka-secret", "sr-secret"] {
+            assert!(!printed.contains(secret), "{secret} in {printed}");
+        }
         assert!(printed.contains("REDACTED"), "{printed}");
+        assert_eq!(settings.kafka.security.protocol, KafkaProtocol::SaslSsl);
+    }
+
+    #[test]
+    fn no_database_password_is_compiled_in_and_production_requires_one() {
+        let local = Settings::load_from(None, env(&[])).unwrap();
+        assert_eq!(local.profile, Profile::Local);
+        assert!(local.database.password.is_none());
+        let err =
+            Settings::load_from(None, env(&[("CAUSEWAY_PROFILE", "production")])).unwrap_err();
+        assert!(format!("{err}").contains("database.password"), "{err}");
+        let production = Settings::load_from(
+            None,
+            env(&[
+                ("CAUSEWAY_PROFILE", "production"),
+                ("CAUSEWAY_DATABASE__PASSWORD", "from-a-secret"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(production.profile, Profile::Production);
+    }
+
+    #[test]
+    fn kafka_credentials_are_refused_in_the_free_form_properties_and_sasl_needs_them() {
+        let mut settings = Settings::load_from(None, env(&[])).unwrap();
+        settings
+            .kafka
+            .properties
+            .insert("sasl.password".to_owned(), "oops".to_owned());
+        let err = settings.validate().unwrap_err();
+        assert!(format!("{err}").contains("kafka.security"), "{err}");
+        assert!(!format!("{err}").contains("oops"), "{err}");
+        let err = Settings::load_from(
+            None,
+            env(&[("CAUSEWAY_KAFKA__SECURITY__PROTOCOL", "sasl_ssl")]),
+        )
+        .unwrap_err();
+        assert!(format!("{err}").contains("sasl_username"), "{err}");
     }
 
     #[test]

@@ -72,9 +72,7 @@ impl RegistryAdmin {
         };
         let base =
             Url::parse(&settings.url).map_err(|e| failed(format!("{}: {e}", settings.url)))?;
-        let client = Client::builder()
-            .timeout(settings.timeout())
-            .build()
+        let client = crate::registry::http_client(settings, settings.timeout())
             .map_err(|e| failed(e.to_string()))?;
         Ok(Self { client, base })
     }

@@ -280,6 +280,8 @@ mod tests {
     fn the_codec_and_its_futures_can_move_between_tasks() {
         let settings = RegistrySettings {
             url: "http://127.0.0.1:9/unused".to_owned(),
+            username: None,
+            password: None,
             timeout_ms: 10,
         };
         let codec = EventCodec::new(&settings).unwrap();
