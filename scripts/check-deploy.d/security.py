@@ -12,7 +12,8 @@ cpu and memory requests and limits, an emptyDir on /tmp, an image with a tag or 
 Every Deployment: RollingUpdate with maxSurge 1 and maxUnavailable 0, readiness probe on
 /health/ready and liveness probe on /health/live at port 8080, Prometheus scrape
 annotations on the management port 9464, which the container declares. Each overlay renders every role's Deployment and the migration Job, and its
-autoscalers, disruption budgets, Services and ConfigMap references point at what it renders.
+autoscalers, disruption budgets, Services and ConfigMap references point at what it renders,
+and a NetworkPolicy denies ingress to every Causeway pod by default.
 A failure names the overlay, kind, name, container and setting.
 """
 
@@ -208,7 +209,23 @@ def check(overlay, docs):
         if doc.get("kind") == "Deployment":
             check_deployment(report, doc, template)
     check_references(report, docs)
+    check_network_policies(report, docs)
     return report.failures
+
+
+def check_network_policies(report, docs):
+    """Ingress to Causeway's pods is denied by default: a policy selecting them all with
+    policyTypes Ingress and no rule (the others then admit the API and metrics ports)."""
+    policies = [d for d in docs if d.get("kind") == "NetworkPolicy"]
+    deny = [
+        p for p in policies
+        if get(p, "spec.podSelector.matchLabels", {}) == {"app.kubernetes.io/name": "causeway"}
+        and "Ingress" in (get(p, "spec.policyTypes", []) or [])
+        and not get(p, "spec.ingress", [])
+    ]
+    if not deny:
+        doc = {"kind": "NetworkPolicy", "metadata": {"name": "(default deny)"}}
+        report.fail(doc, None, "NetworkPolicy default deny", "no policy denies ingress to every Causeway pod")
 
 
 def load(path):
@@ -272,6 +289,9 @@ def mutations():
     def drop_deployment(docs):
         docs.remove(first(docs, "Deployment"))
 
+    def drop_network_policies(docs):
+        docs[:] = [d for d in docs if d.get("kind") != "NetworkPolicy"]
+
     return [
         ("readOnlyRootFilesystem dropped from a Deployment", sc("Deployment", "readOnlyRootFilesystem"), "readOnlyRootFilesystem"),
         ("allowPrivilegeEscalation true in a Job", sc("Job", "allowPrivilegeEscalation", True), "allowPrivilegeEscalation"),
@@ -291,6 +311,7 @@ def mutations():
         ("the management port undeclared", container("Deployment", "ports", [{"name": "http", "containerPort": 8080}]), "management port"),
         ("an untagged image", container("Job", "image", "causeway"), "image"),
         ("a role's Deployment gone", drop_deployment, "missing from the rendering"),
+        ("the default-deny NetworkPolicy gone", drop_network_policies, "default deny"),
     ]
 
 
