@@ -4,7 +4,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use causeway_infra::problem::{PROBLEM_JSON, problem_body};
+use causeway_infra::problem::problem_response;
 
 /// Why a request was not let in.
 #[derive(Debug, thiserror::Error)]
@@ -96,10 +96,8 @@ impl IntoResponse for AuthError {
                 None,
             ),
         };
-        let body = problem_body(status, code, detail, None);
-        let mut response = (status, body.to_string()).into_response();
+        let mut response = problem_response(status, code, detail, None);
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if let Some(challenge) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
             headers.insert(header::WWW_AUTHENTICATE, challenge);
         }

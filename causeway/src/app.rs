@@ -14,14 +14,14 @@ use std::time::Duration;
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use causeway_auth::http::{Gate, authenticated};
 use causeway_auth::{RateLimits, Verifier};
 use causeway_commands::api::{self, Admission, ApiConfig};
 use causeway_event_store::CommandStore;
 use causeway_infra::avro::EventCodec;
 use causeway_infra::health::HealthChecker;
-use causeway_infra::problem::{PROBLEM_JSON, problem_body};
+use causeway_infra::problem::problem_response;
 use causeway_infra::{InfraError, Settings, db};
 use causeway_projections::registry::{self, Visitor};
 use causeway_projections::{Projection, ProjectionWorker};
@@ -96,10 +96,10 @@ impl Application {
             .merge(http::openapi::routes())
             .layer(limit);
         let admission = Admission::bounded(settings.admission.max_saga_backlog);
-        // Every /api/* route needs a verified caller within its quota; health and the
-        // OpenAPI document stay open.
-        // Past `max_in_flight` API requests at once (both APIs together), the next is
-        // answered 503 at once; health stays outside, so a busy process is not restarted.
+        // Every /api/* route needs a verified caller within its quota, and past
+        // `max_in_flight` API requests at once (both APIs together) the next is answered 503
+        // at once. Health and the OpenAPI document stay outside both, so a busy process is
+        // not restarted.
         let gate = gate(settings)?;
         let in_flight = Arc::new(Semaphore::new(settings.http.max_in_flight));
         if roles.has(Role::CommandApi) {
@@ -262,21 +262,16 @@ fn with_layers(router: Router, settings: &Settings) -> Result<Router, InfraError
 
 /// The answer to a request shed because `http.max_in_flight` are being handled.
 fn overloaded() -> Response {
-    let body = problem_body(
+    let mut response = problem_response(
         StatusCode::SERVICE_UNAVAILABLE,
         "overloaded",
         "the server is handling as many requests as it may; retry shortly".to_owned(),
         None,
     );
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        [
-            (header::CONTENT_TYPE, PROBLEM_JSON),
-            (header::RETRY_AFTER, "1"),
-        ],
-        body.to_string(),
-    )
-        .into_response()
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }
 
 /// CORS for the listed origins; none listed: no CORS headers, so browsers refuse

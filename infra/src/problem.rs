@@ -13,6 +13,24 @@ use utoipa::openapi::schema::Ref;
 /// The media type of a problem document.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// A problem document as an answer: `status`, `Content-Type: application/problem+json` and
+/// [`problem_body`]. Callers add their own headers (`Retry-After`, `WWW-Authenticate`).
+pub fn problem_response(
+    status: StatusCode,
+    code: &str,
+    detail: String,
+    extra: Option<Value>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let body = problem_body(status, code, detail, extra);
+    (
+        status,
+        [(axum::http::header::CONTENT_TYPE, PROBLEM_JSON)],
+        body.to_string(),
+    )
+        .into_response()
+}
+
 /// A problem document: `type`, `title` (the status' reason), `status`, `detail`, a
 /// machine-readable `code`, and the members of `extra` when it is an object.
 pub fn problem_body(status: StatusCode, code: &str, detail: String, extra: Option<Value>) -> Value {

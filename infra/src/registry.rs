@@ -13,11 +13,8 @@ pub fn sr_settings(settings: &RegistrySettings) -> Result<SrSettings, InfraError
     let mut builder = SrSettings::new_builder(settings.url.clone());
     builder.set_timeout(settings.timeout());
     if let Some(username) = &settings.username {
-        let password = settings
-            .password
-            .as_ref()
-            .map(|p| p.expose_secret().to_owned());
-        builder.set_basic_authorization(username, password.as_deref());
+        let password = settings.password.as_ref().map(|p| p.expose_secret());
+        builder.set_basic_authorization(username, password);
     }
     builder
         .build()
@@ -31,21 +28,44 @@ pub fn http_client(
     timeout: std::time::Duration,
 ) -> reqwest::Result<reqwest::Client> {
     let mut headers = reqwest::header::HeaderMap::new();
-    if let Some(username) = &settings.username {
-        let password = settings.password.as_ref().map(|p| p.expose_secret());
-        // reqwest's own encoding of `Authorization: Basic`, taken from a throwaway request.
-        let request = reqwest::Client::new()
-            .get("http://registry.invalid/")
-            .basic_auth(username, password)
-            .build()?;
-        if let Some(value) = request.headers().get(reqwest::header::AUTHORIZATION) {
-            let mut value = value.clone();
-            value.set_sensitive(true);
-            headers.insert(reqwest::header::AUTHORIZATION, value);
-        }
+    if let Some(mut value) = basic_authorization(settings) {
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
     }
     reqwest::Client::builder()
         .timeout(timeout)
         .default_headers(headers)
         .build()
+}
+
+/// `Basic base64(username:password)` (RFC 7617) when a username is configured.
+fn basic_authorization(settings: &RegistrySettings) -> Option<reqwest::header::HeaderValue> {
+    use base64::Engine as _;
+    let username = settings.username.as_ref()?;
+    let password = settings.password.as_ref().map_or("", |p| p.expose_secret());
+    let encoded =
+        base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+    reqwest::header::HeaderValue::from_str(&format!("Basic {encoded}")).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_authorization_is_rfc_7617_and_only_with_a_username() {
+        let mut settings = RegistrySettings {
+            url: "http://registry".to_owned(),
+            username: None,
+            password: Some("secret".to_owned().into()),
+            timeout_ms: 10,
+        };
+        assert!(basic_authorization(&settings).is_none());
+        settings.username = Some("key".to_owned());
+        // base64("key:secret")
+        assert_eq!(
+            basic_authorization(&settings).unwrap(),
+            "Basic a2V5OnNlY3JldA=="
+        );
+    }
 }

@@ -5,12 +5,12 @@
 //! it says ready or not and nothing else (no hosts, ports or error chains).
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use causeway_infra::health::HealthChecker;
-use causeway_infra::problem::{PROBLEM_JSON, problem_body};
+use causeway_infra::problem::problem_response;
 use serde_json::json;
 
 /// How much `/health/ready` tells.
@@ -42,18 +42,12 @@ async fn ready_summary(State(checker): State<HealthChecker>) -> Response {
     if checker.check().await.is_ready() {
         return Json(json!({ "status": "ready" })).into_response();
     }
-    let body = problem_body(
+    problem_response(
         StatusCode::SERVICE_UNAVAILABLE,
         "not_ready",
         "not ready".to_owned(),
         None,
-    );
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        [(header::CONTENT_TYPE, PROBLEM_JSON)],
-        body.to_string(),
     )
-        .into_response()
 }
 
 /// 200 with every check and role report when all dependencies answer and every role is
@@ -80,16 +74,10 @@ async fn ready(State(checker): State<HealthChecker>) -> Response {
         "checks": readiness.checks,
         "roles": readiness.roles,
     });
-    let body = problem_body(
+    problem_response(
         StatusCode::SERVICE_UNAVAILABLE,
         "not_ready",
         detail,
         Some(extra),
-    );
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        [(header::CONTENT_TYPE, PROBLEM_JSON)],
-        body.to_string(),
     )
-        .into_response()
 }
