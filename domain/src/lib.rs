@@ -25,11 +25,12 @@
 //!
 //! # Place-order saga
 //!
-//! `OrderPlaced` → inventory reserves each line (`StockReserved` /
-//! `StockReservationRejected`) → the order marks lines reserved and, at the last one, emits
-//! `OrderAwaitingPayment` → the customer reserves credit (`CreditReserved` /
-//! `CreditReservationDeclined`) → the payment is authorized or declined → the order is
-//! confirmed or rejected. Closing events (`OrderRejected`, `OrderCancelled`,
+//! `OrderPlaced` → at the same time, inventory reserves each line (`StockReserved` /
+//! `StockReservationRejected`) and the customer reserves credit for the total
+//! (`CreditReserved` / `CreditReservationDeclined`) → the order marks lines reserved (at the
+//! last one `OrderAwaitingPayment`) while the payment is authorized or declined → the order
+//! is confirmed by whichever comes last (a payment authorized first is recorded as
+//! `OrderPaymentAuthorized`), or rejected. Closing events (`OrderRejected`, `OrderCancelled`,
 //! `OrderExpired`) carry what compensation needs. Each participant's command is idempotent:
 //! re-issuing one whose effect already happened decides no event, so redelivery is safe.
 //!

@@ -114,6 +114,7 @@ fn order_samples() -> Vec<OrderEvent> {
             customer_id,
             amount: eur(450),
         }),
+        OrderEvent::OrderPaymentAuthorized(OrderPaymentAuthorized { amount: eur(450) }),
         OrderEvent::OrderConfirmed(OrderConfirmed {
             customer_id,
             total: eur(450),

@@ -44,6 +44,8 @@ fn change(event: &OrderEvent) -> Option<Change> {
     };
     Some(match event {
         OrderEvent::OrderPlaced(_) => return None,
+        // The order stays pending until its last line is reserved, then it is confirmed.
+        OrderEvent::OrderPaymentAuthorized(_) => Change::default(),
         OrderEvent::OrderLineReserved(e) => Change {
             reserved_sku: Some(e.sku.to_string()),
             ..Change::default()

@@ -75,6 +75,7 @@ fn order_outcome(event: &OrderEvent) -> &'static str {
         OrderEvent::OrderPlaced(_) => "placed",
         OrderEvent::OrderLineReserved(_) => "line_reserved",
         OrderEvent::OrderAwaitingPayment(_) => OrderStatus::AwaitingPayment.as_str(),
+        OrderEvent::OrderPaymentAuthorized(_) => "payment_authorized",
         OrderEvent::OrderConfirmed(_) => SagaOutcome::Confirmed.as_str(),
         OrderEvent::OrderRejected(_) => SagaOutcome::Rejected.as_str(),
         OrderEvent::OrderCancelled(_) => SagaOutcome::Cancelled.as_str(),

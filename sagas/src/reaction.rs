@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | inventory | `OrderPlaced` | `Reserve` per line |
 //! | inventory | `OrderRejected`, `OrderCancelled`, `OrderExpired` | `Release` per SKU |
-//! | payment | `OrderAwaitingPayment` | customer `ReserveCredit` |
+//! | payment | `OrderPlaced` | customer `ReserveCredit` of the total (beside the stock) |
 //! | payment | `CreditReserved` / `CreditReservationDeclined` | payment `Authorize` / `Decline` |
 //! | payment | `OrderRejected`, `OrderExpired` | payment `Void`, customer `ReleaseCredit` |
 //! | payment | `OrderCancelled` | payment `Refund` (if confirmed) or `Void`, `ReleaseCredit` |
@@ -232,6 +232,7 @@ fn inventory(aggregate_id: &str, event: &ShopEvent) -> Result<Vec<Reaction>, Str
         OrderEvent::OrderExpired(e) => release_all(order_id(aggregate_id)?, &e.skus),
         OrderEvent::OrderLineReserved(_)
         | OrderEvent::OrderAwaitingPayment(_)
+        | OrderEvent::OrderPaymentAuthorized(_)
         | OrderEvent::OrderConfirmed(_) => vec![],
     })
 }
@@ -255,11 +256,12 @@ fn payment_on_order(aggregate_id: &str, event: &OrderEvent) -> Result<Vec<Reacti
         ]
     };
     Ok(match event {
-        OrderEvent::OrderAwaitingPayment(e) => vec![Reaction::Customer {
+        // Credit is reserved beside the stock, not after it: one hop less for every order.
+        OrderEvent::OrderPlaced(e) => vec![Reaction::Customer {
             customer_id: e.customer_id,
             command: CustomerCommand::ReserveCredit {
                 order_id: order_id(aggregate_id)?,
-                amount: e.amount.clone(),
+                amount: e.total.clone(),
             },
         }],
         OrderEvent::OrderRejected(e) => {
@@ -276,8 +278,9 @@ fn payment_on_order(aggregate_id: &str, event: &OrderEvent) -> Result<Vec<Reacti
             };
             close(order_id(aggregate_id)?, e.customer_id, command)
         }
-        OrderEvent::OrderPlaced(_)
-        | OrderEvent::OrderLineReserved(_)
+        OrderEvent::OrderLineReserved(_)
+        | OrderEvent::OrderAwaitingPayment(_)
+        | OrderEvent::OrderPaymentAuthorized(_)
         | OrderEvent::OrderConfirmed(_) => vec![],
     })
 }

@@ -293,6 +293,21 @@ impl Shop {
         .expect("sum the stored credit reservations")
     }
 
+    /// Waits until the credit reserved in the event store for `customers` (reservations
+    /// minus releases) is `total`: an order rejected for stock releases the credit reserved
+    /// beside its stock a step after it is final.
+    pub async fn wait_stored_reserved_total(
+        &self,
+        customers: &[String],
+        total: i64,
+        within: Duration,
+    ) {
+        eventually(within, "the stored credit reservations", || async {
+            (self.stored_reserved_total(customers).await == total).then_some(())
+        })
+        .await;
+    }
+
     /// The payment's status in the read model, if any.
     pub async fn payment(&self, order: &str) -> Option<String> {
         sqlx::query_scalar("SELECT status FROM payments WHERE order_id = $1")

@@ -220,7 +220,6 @@ fn required_steps(services: &BTreeMap<&'static str, String>) -> Vec<(String, Str
     for event in [
         "OrderPlaced",
         "StockReserved",
-        "OrderAwaitingPayment",
         "CreditReserved",
         "PaymentAuthorized",
         "OrderConfirmed",
@@ -230,7 +229,7 @@ fn required_steps(services: &BTreeMap<&'static str, String>) -> Vec<(String, Str
     for reaction in [
         "inventory reacts to OrderPlaced",
         "order reacts to StockReserved",
-        "payment reacts to OrderAwaitingPayment",
+        "payment reacts to OrderPlaced",
         "payment reacts to CreditReserved",
         "order reacts to PaymentAuthorized",
         "InventoryItem.Reserve",

@@ -326,6 +326,7 @@ fn order_samples() -> anyhow::Result<Vec<OrderEvent>> {
             customer_id,
             amount: eur(450)?,
         }),
+        OrderEvent::OrderPaymentAuthorized(OrderPaymentAuthorized { amount: eur(450)? }),
         OrderEvent::OrderConfirmed(OrderConfirmed {
             customer_id,
             total: eur(450)?,
@@ -390,10 +391,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn there_is_a_sample_of_each_of_the_twenty_domain_event_types() {
+    fn there_is_a_sample_of_each_of_the_twenty_one_domain_event_types() {
         let sampled: BTreeSet<_> = samples().unwrap().iter().map(|s| s.event_type).collect();
         let domain: BTreeSet<_> = domain_event_types().into_iter().map(|(_, t)| t).collect();
-        assert_eq!(domain.len(), 20);
+        assert_eq!(domain.len(), 21);
         assert_eq!(sampled, domain);
     }
 

@@ -4,13 +4,17 @@ use chrono::{DateTime, Utc};
 
 use super::{
     OrderAwaitingPayment, OrderCancelled, OrderConfirmed, OrderEvent, OrderExpired,
-    OrderLineReserved, OrderRejected, OrderRejection, OrderStatus, PlacedOrder, RejectionReason,
+    OrderLineReserved, OrderPaymentAuthorized, OrderRejected, OrderRejection, OrderStatus,
+    PlacedOrder, RejectionReason,
 };
 use crate::values::Sku;
 
 type Decision = Result<Vec<OrderEvent>, OrderRejection>;
 
 impl PlacedOrder {
+    /// Stock and credit are reserved at the same time (docs/architecture.md §2), so the
+    /// payment may be authorized before or after the last line is reserved: the order is
+    /// confirmed by whichever of the two comes last.
     pub(super) fn mark_line_reserved(&self, sku: &Sku) -> Decision {
         if self.status != OrderStatus::Pending || self.reserved_skus.contains(sku) {
             return Ok(vec![]);
@@ -21,28 +25,41 @@ impl PlacedOrder {
         let sku = sku.clone();
         let mut events = vec![OrderEvent::OrderLineReserved(OrderLineReserved { sku })];
         if self.reserved_skus.len() + 1 == self.details.lines.len() {
-            events.push(OrderEvent::OrderAwaitingPayment(OrderAwaitingPayment {
-                customer_id: self.details.customer_id,
-                amount: self.details.total.clone(),
-            }));
+            events.push(if self.payment_authorized {
+                self.confirmed()
+            } else {
+                OrderEvent::OrderAwaitingPayment(OrderAwaitingPayment {
+                    customer_id: self.details.customer_id,
+                    amount: self.details.total.clone(),
+                })
+            });
         }
         Ok(events)
     }
 
+    /// The payment was authorized: confirms an order whose lines are all reserved, and
+    /// records the authorization on one still waiting for stock.
     pub(super) fn confirm(&self) -> Decision {
         match self.status {
-            OrderStatus::AwaitingPayment => Ok(vec![OrderEvent::OrderConfirmed(OrderConfirmed {
-                customer_id: self.details.customer_id,
-                total: self.details.total.clone(),
-            })]),
+            OrderStatus::AwaitingPayment => Ok(vec![self.confirmed()]),
+            OrderStatus::Pending if self.payment_authorized => Ok(vec![]),
+            OrderStatus::Pending => Ok(vec![OrderEvent::OrderPaymentAuthorized(
+                OrderPaymentAuthorized {
+                    amount: self.details.total.clone(),
+                },
+            )]),
             OrderStatus::Confirmed => Ok(vec![]),
-            OrderStatus::Pending => Err(OrderRejection::NotAwaitingPayment {
-                status: self.status,
-            }),
             OrderStatus::Rejected | OrderStatus::Cancelled | OrderStatus::Expired => {
                 Err(self.already_final())
             }
         }
+    }
+
+    fn confirmed(&self) -> OrderEvent {
+        OrderEvent::OrderConfirmed(OrderConfirmed {
+            customer_id: self.details.customer_id,
+            total: self.details.total.clone(),
+        })
     }
 
     pub(super) fn reject(&self, reason: &RejectionReason) -> Decision {

@@ -21,7 +21,10 @@ pub enum OrderEvent {
     OrderLineReserved(OrderLineReserved),
     /// Every line is reserved; the order awaits payment.
     OrderAwaitingPayment(OrderAwaitingPayment),
-    /// The payment was authorized; the order is confirmed.
+    /// The payment was authorized while some line still awaited its stock; the order is
+    /// confirmed once the last line is reserved.
+    OrderPaymentAuthorized(OrderPaymentAuthorized),
+    /// Every line is reserved and the payment authorized; the order is confirmed.
     OrderConfirmed(OrderConfirmed),
     /// The order was rejected (final).
     OrderRejected(OrderRejected),
@@ -36,10 +39,11 @@ impl OrderEvent {
     pub const EVENT_VERSION: &'static str = "1";
 
     /// Every event type of the Order aggregate.
-    pub const EVENT_TYPES: [&'static str; 7] = [
+    pub const EVENT_TYPES: [&'static str; 8] = [
         "OrderPlaced",
         "OrderLineReserved",
         "OrderAwaitingPayment",
+        "OrderPaymentAuthorized",
         "OrderConfirmed",
         "OrderRejected",
         "OrderCancelled",
@@ -52,6 +56,7 @@ impl OrderEvent {
             Self::OrderPlaced(_) => "OrderPlaced",
             Self::OrderLineReserved(_) => "OrderLineReserved",
             Self::OrderAwaitingPayment(_) => "OrderAwaitingPayment",
+            Self::OrderPaymentAuthorized(_) => "OrderPaymentAuthorized",
             Self::OrderConfirmed(_) => "OrderConfirmed",
             Self::OrderRejected(_) => "OrderRejected",
             Self::OrderCancelled(_) => "OrderCancelled",
@@ -100,6 +105,13 @@ pub struct OrderAwaitingPayment {
     /// The customer to charge.
     pub customer_id: CustomerId,
     /// The amount to charge: the order total.
+    pub amount: Money,
+}
+
+/// Payload of [`OrderEvent::OrderPaymentAuthorized`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderPaymentAuthorized {
+    /// The amount authorized: the order total.
     pub amount: Money,
 }
 

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! Pending ──last line reserved──► AwaitingPayment ──Confirm──► Confirmed ──Cancel──► Cancelled
+//! Pending ──Confirm (payment authorized first)──► Pending, paid ──last line reserved──► Confirmed
 //! Pending or AwaitingPayment ──Reject──► Rejected
 //!                            ──Cancel──► Cancelled
 //!                            ──Expire (now ≥ deadline)──► Expired
@@ -31,7 +32,7 @@ use crate::values::{Currency, CustomerId, Money, Sku, ValidationError};
 pub use command::{OrderCommand, OrderLine, RejectionReason};
 pub use event::{
     OrderAwaitingPayment, OrderCancelled, OrderConfirmed, OrderEvent, OrderExpired,
-    OrderLineReserved, OrderPlaced, OrderRejected,
+    OrderLineReserved, OrderPaymentAuthorized, OrderPlaced, OrderRejected,
 };
 pub use outcome::SagaOutcome;
 pub use rejection::OrderRejection;
@@ -106,6 +107,10 @@ struct PlacedOrder {
     details: OrderPlaced,
     status: OrderStatus,
     reserved_skus: BTreeSet<Sku>,
+    /// The payment was authorized (`OrderPaymentAuthorized`) before the last line was
+    /// reserved. Snapshots taken before the field existed read it as `false`.
+    #[serde(default)]
+    payment_authorized: bool,
 }
 
 impl Order {
@@ -224,6 +229,7 @@ impl PlacedOrder {
             details,
             status: OrderStatus::Pending,
             reserved_skus: BTreeSet::new(),
+            payment_authorized: false,
         }
     }
 
@@ -235,6 +241,7 @@ impl PlacedOrder {
                 self.reserved_skus.insert(e.sku.clone());
             }
             OrderEvent::OrderAwaitingPayment(_) => self.status = OrderStatus::AwaitingPayment,
+            OrderEvent::OrderPaymentAuthorized(_) => self.payment_authorized = true,
             OrderEvent::OrderConfirmed(_) => self.status = OrderStatus::Confirmed,
             OrderEvent::OrderRejected(_) => self.status = OrderStatus::Rejected,
             OrderEvent::OrderCancelled(_) => self.status = OrderStatus::Cancelled,

@@ -58,12 +58,6 @@ pub enum OrderRejection {
         /// The SKU asked about.
         sku: Sku,
     },
-    /// The order cannot be confirmed before every line is reserved.
-    #[error("the order is {status:?}, not awaiting payment")]
-    NotAwaitingPayment {
-        /// Where the order stands.
-        status: OrderStatus,
-    },
     /// The order is already rejected, cancelled or expired.
     #[error("the order is already final ({status:?})")]
     AlreadyFinal {
@@ -93,7 +87,6 @@ impl DomainRejection for OrderRejection {
             Self::AmountOverflow => "amount_overflow",
             Self::DeadlineNotAfterPlacement { .. } => "deadline_not_after_placement",
             Self::LineNotFound { .. } => "order_line_not_found",
-            Self::NotAwaitingPayment { .. } => "order_not_awaiting_payment",
             Self::AlreadyFinal { .. } => "order_already_final",
             Self::AlreadyConfirmed => "order_already_confirmed",
             Self::DeadlineNotReached { .. } => "deadline_not_reached",

@@ -72,7 +72,7 @@ fn commands() -> impl Strategy<Value = Vec<OrderCommand>> {
 fn status_after(event: &OrderEvent) -> Option<OrderStatus> {
     match event {
         OrderEvent::OrderPlaced(_) => Some(OrderStatus::Pending),
-        OrderEvent::OrderLineReserved(_) => None,
+        OrderEvent::OrderLineReserved(_) | OrderEvent::OrderPaymentAuthorized(_) => None,
         OrderEvent::OrderAwaitingPayment(_) => Some(OrderStatus::AwaitingPayment),
         OrderEvent::OrderConfirmed(_) => Some(OrderStatus::Confirmed),
         OrderEvent::OrderRejected(_) => Some(OrderStatus::Rejected),
@@ -81,13 +81,29 @@ fn status_after(event: &OrderEvent) -> Option<OrderStatus> {
     }
 }
 
-/// The status follows the machine, nothing happens after a final state, and payment is
-/// awaited only once every line is reserved.
+/// The status follows the machine, nothing happens after a final state, payment is
+/// awaited only once every line is reserved, and a payment authorized early is recorded at
+/// most once, while the order is still pending.
 fn follows_the_state_machine(order: &Order, history: &[OrderEvent]) -> Result<(), TestCaseError> {
     let statuses: Vec<_> = history.iter().filter_map(status_after).collect();
     prop_assert_eq!(order.status(), statuses.last().copied());
     for pair in statuses.windows(2) {
         prop_assert!(allowed(pair[0], pair[1]), "{:?} → {:?}", pair[0], pair[1]);
+    }
+    let early_payments: Vec<usize> = history
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| matches!(e, OrderEvent::OrderPaymentAuthorized(_)))
+        .map(|(i, _)| i)
+        .collect();
+    prop_assert!(early_payments.len() <= 1, "payment recorded twice");
+    if let Some(&at) = early_payments.first() {
+        prop_assert!(
+            history[..at]
+                .iter()
+                .all(|e| status_after(e).is_none_or(|s| s == OrderStatus::Pending)),
+            "payment recorded after the order left pending"
+        );
     }
     if let Some(last_final) = history.iter().rposition(ends_the_order) {
         prop_assert_eq!(last_final, history.len() - 1, "events after a final one");
@@ -108,8 +124,10 @@ fn allowed(from: OrderStatus, to: OrderStatus) -> bool {
     use OrderStatus::*;
     matches!(
         (from, to),
-        (Pending, AwaitingPayment | Rejected | Cancelled | Expired)
-            | (AwaitingPayment, Confirmed | Rejected | Cancelled | Expired)
+        (
+            Pending,
+            AwaitingPayment | Confirmed | Rejected | Cancelled | Expired
+        ) | (AwaitingPayment, Confirmed | Rejected | Cancelled | Expired)
             | (Confirmed, Cancelled)
     )
 }

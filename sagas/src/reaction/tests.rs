@@ -5,8 +5,8 @@
 use causeway_domain::customer::{CreditReservationDeclined, CreditReserved};
 use causeway_domain::inventory::{StockReservationRejected, StockReserved};
 use causeway_domain::order::{
-    OrderAwaitingPayment, OrderCancelled, OrderConfirmed, OrderExpired, OrderLine, OrderPlaced,
-    OrderRejected,
+    OrderAwaitingPayment, OrderCancelled, OrderConfirmed, OrderExpired, OrderLine,
+    OrderPaymentAuthorized, OrderPlaced, OrderRejected,
 };
 use causeway_domain::payment::{PaymentAuthorized, PaymentDeclined, PaymentVoided};
 use causeway_domain::{Currency, Money, Quantity};
@@ -135,12 +135,8 @@ fn inventory_releases_every_sku_of_an_order_that_ends_without_delivery() {
 }
 
 #[test]
-fn payment_reserves_credit_once_the_order_awaits_payment() {
-    let event = ShopEvent::Order(OrderEvent::OrderAwaitingPayment(OrderAwaitingPayment {
-        customer_id: customer(),
-        amount: eur(250),
-    }));
-    let reactions = Participant::Payment.react(ORDER, &event).unwrap();
+fn payment_reserves_credit_for_the_total_as_the_order_is_placed_beside_the_stock() {
+    let reactions = Participant::Payment.react(ORDER, &placed()).unwrap();
     assert_eq!(
         reactions,
         vec![Reaction::Customer {
@@ -151,6 +147,20 @@ fn payment_reserves_credit_once_the_order_awaits_payment() {
             },
         }]
     );
+    let awaiting = ShopEvent::Order(OrderEvent::OrderAwaitingPayment(OrderAwaitingPayment {
+        customer_id: customer(),
+        amount: eur(250),
+    }));
+    let paid = ShopEvent::Order(OrderEvent::OrderPaymentAuthorized(OrderPaymentAuthorized {
+        amount: eur(250),
+    }));
+    for event in [awaiting, paid] {
+        assert_eq!(
+            Participant::Payment.react(ORDER, &event).unwrap(),
+            vec![],
+            "{event:?}"
+        );
+    }
 }
 
 #[test]

@@ -2,7 +2,7 @@ use causeway_domain::{OrderCommand, OrderStatus, RejectionReason};
 
 use super::{
     awaiting, awaiting_then, cancelled, confirmed, expired, final_histories, given, line_reserved,
-    out_of_stock, placed, rejected,
+    out_of_stock, payment_authorized, placed, rejected,
 };
 
 fn reject(reason: RejectionReason) -> OrderCommand {
@@ -38,10 +38,26 @@ fn confirming_a_confirmed_order_changes_nothing() {
 }
 
 #[test]
-fn confirming_an_order_still_waiting_for_stock_is_rejected() {
-    given(&[placed(), line_reserved("APPLE")])
+fn a_payment_authorized_before_the_last_line_is_recorded_and_the_order_keeps_waiting_for_stock() {
+    let order = given(&[placed(), line_reserved("APPLE")])
         .when(OrderCommand::Confirm)
-        .then_rejected("order_not_awaiting_payment");
+        .then(&[payment_authorized()]);
+    assert_eq!(order.status(), Some(OrderStatus::Pending));
+}
+
+#[test]
+fn a_payment_authorized_twice_before_the_last_line_is_recorded_once() {
+    given(&[placed(), payment_authorized()])
+        .when(OrderCommand::Confirm)
+        .then_nothing();
+}
+
+#[test]
+fn a_paid_order_waiting_for_stock_can_still_be_rejected_for_stock() {
+    let order = given(&[placed(), payment_authorized()])
+        .when(reject(out_of_stock("PEAR")))
+        .then(&[rejected(out_of_stock("PEAR"))]);
+    assert_eq!(order.status(), Some(OrderStatus::Rejected));
 }
 
 #[test]

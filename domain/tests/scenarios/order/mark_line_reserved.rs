@@ -2,7 +2,8 @@ use causeway_domain::order::OrderAwaitingPayment;
 use causeway_domain::{Aggregate, Order, OrderCommand, OrderEvent, OrderStatus};
 
 use super::{
-    awaiting, awaiting_payment, final_histories, given, line, line_reserved, place, placed,
+    awaiting, awaiting_payment, confirmed, final_histories, given, line, line_reserved,
+    payment_authorized, place, placed,
 };
 use crate::fixtures::{customer_id, eur, sku};
 
@@ -27,6 +28,22 @@ fn marking_one_of_two_lines_reserved_records_it_and_keeps_waiting_for_stock() {
         order.reserved_skus().collect::<Vec<_>>(),
         vec![&sku("APPLE")]
     );
+}
+
+#[test]
+fn marking_the_last_line_reserved_of_a_paid_order_confirms_it() {
+    let order = given(&[placed(), line_reserved("PEAR"), payment_authorized()])
+        .when(mark("APPLE"))
+        .then(&[line_reserved("APPLE"), confirmed()]);
+    assert_eq!(order.status(), Some(OrderStatus::Confirmed));
+}
+
+#[test]
+fn marking_a_line_of_a_paid_order_that_still_waits_for_another_only_records_it() {
+    let order = given(&[placed(), payment_authorized()])
+        .when(mark("PEAR"))
+        .then(&[line_reserved("PEAR")]);
+    assert_eq!(order.status(), Some(OrderStatus::Pending));
 }
 
 #[test]

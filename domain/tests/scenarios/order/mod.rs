@@ -8,7 +8,7 @@ mod place;
 
 use causeway_domain::order::{
     OrderAwaitingPayment, OrderCancelled, OrderConfirmed, OrderExpired, OrderLineReserved,
-    OrderPlaced, OrderRejected,
+    OrderPaymentAuthorized, OrderPlaced, OrderRejected,
 };
 use causeway_domain::testing::{self, Given};
 use causeway_domain::{Currency, Order, OrderCommand, OrderEvent, OrderLine, RejectionReason};
@@ -70,6 +70,10 @@ pub(crate) fn awaiting_payment() -> OrderEvent {
         customer_id: customer_id(7),
         amount: eur(550),
     })
+}
+
+pub(crate) fn payment_authorized() -> OrderEvent {
+    OrderEvent::OrderPaymentAuthorized(OrderPaymentAuthorized { amount: eur(550) })
 }
 
 pub(crate) fn confirmed() -> OrderEvent {
