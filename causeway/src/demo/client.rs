@@ -1,5 +1,7 @@
 //! The demo's HTTP calls: commands to the command API, pages of orders from the read API.
 
+use std::time::{Duration, Instant};
+
 use anyhow::{Context, bail};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -37,6 +39,26 @@ impl Demo {
             bail!("POST {path} answered {status}: {answer}");
         }
         Ok(answer)
+    }
+
+    /// Waits until `GET path` answers 200 from the read API (a read model that has caught up
+    /// with the command whose consistency token `path` carries), for at most `within`.
+    pub(super) async fn wait_visible(&self, path: &str, within: Duration) -> anyhow::Result<()> {
+        let until = Instant::now() + within;
+        loop {
+            let status = self
+                .client
+                .get(format!("{}{path}", self.read_url))
+                .bearer_auth(self.bearer.get())
+                .send()
+                .await
+                .map(|r| r.status());
+            match status {
+                Ok(StatusCode::OK) => return Ok(()),
+                _ if Instant::now() >= until => bail!("GET {path}: not visible after {within:?}"),
+                _ => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
     }
 
     /// One page of the newest orders (`GET /api/orders`), and the cursor of the next.

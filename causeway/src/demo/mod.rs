@@ -153,6 +153,24 @@ fn sku_names(count: usize, run: &str) -> Vec<String> {
         .collect()
 }
 
+/// Waits until the shop just set up is in the read models (its last SKU and customer at
+/// their first version), so the first orders neither wait behind the set-up's events nor
+/// count them in their time.
+async fn settle(demo: &Demo) -> anyhow::Result<()> {
+    const WITHIN: Duration = Duration::from_secs(120);
+    demo.wait_visible(
+        &format!("/api/inventory/{}?min_version=1", demo.scarce),
+        WITHIN,
+    )
+    .await?;
+    let last = demo.rich.last().or(demo.poor.last());
+    if let Some(customer) = last {
+        demo.wait_visible(&format!("/api/customers/{customer}?min_version=1"), WITHIN)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Registers the customers and restocks the SKUs.
 async fn setup(
     client: Client,
@@ -214,6 +232,7 @@ async fn setup(
             demo.rich.push(id)
         }
     }
+    settle(&demo).await?;
     demo.started = Instant::now();
     Ok(demo)
 }
