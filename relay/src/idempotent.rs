@@ -175,7 +175,7 @@ impl IdempotentPublisher {
             .set("acks", "all")
             // Caught up, a page goes out at once; behind, pages are large and batch anyway.
             .set("linger.ms", "1")
-            .set("compression.type", "zstd")
+            .set("compression.type", settings.compression.as_str())
             .set("queue.buffering.max.kbytes", "65536")
             .create()?;
         Ok(Self {

@@ -52,7 +52,7 @@ impl TransactionalPublisher {
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "5")
-            .set("compression.type", "zstd")
+            .set("compression.type", settings.compression.as_str())
             .set("transaction.timeout.ms", "60000")
             // Right after a commit the coordinator answers CONCURRENT_TRANSACTIONS until its
             // markers are written; the default 100 ms back-off would idle the next batch.
