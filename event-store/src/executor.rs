@@ -5,6 +5,7 @@
 //! which discards the committed envelopes and so the version a caller needs as its
 //! consistency token (docs/architecture.md §5).
 
+mod each;
 mod measure;
 mod retry;
 
@@ -21,6 +22,7 @@ use sqlx::PgPool;
 
 use super::repository::{new_context, to_u64};
 use super::{Aggregated, CommandMetadata, PgEventRepository, StoreError};
+pub use each::Each;
 pub use retry::{Jitter, RetryPolicy};
 
 type Store<A> = PersistedEventStore<PgEventRepository, Aggregated<A>>;

@@ -53,6 +53,6 @@ pub use adapter::{AdaptedEvent, Aggregated};
 pub use commit_order::{Position, StoredEvent};
 pub use error::StoreError;
 pub use event_id::event_id;
-pub use executor::{CommandError, CommandStore, Committed, Jitter, RetryPolicy};
+pub use executor::{CommandError, CommandStore, Committed, Each, Jitter, RetryPolicy};
 pub use metadata::CommandMetadata;
 pub use repository::PgEventRepository;

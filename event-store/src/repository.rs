@@ -83,7 +83,7 @@ pub struct PgEventRepository {
 
 /// What a write came to, when it did not fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Written {
+pub(crate) enum Written {
     Stored,
     Conflict,
 }
@@ -167,7 +167,7 @@ impl PgEventRepository {
         fields(aggregate_type = %aggregate_type, aggregate_id, events = events.len(), outcome),
         err
     )]
-    async fn write(
+    pub(crate) async fn write(
         &self,
         aggregate_type: &str,
         events: &[SerializedEvent],

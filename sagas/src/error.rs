@@ -21,6 +21,9 @@ pub enum SagaError {
     /// Postgres failed (deadlines).
     #[error("postgres")]
     Database(#[from] sqlx::Error),
+    /// A group of reactions run as one did not all act on one aggregate (a bug).
+    #[error("reactions grouped as one aggregate's act on another: {0}")]
+    Mixed(String),
     /// The schema registry could not be reached to decode a message.
     #[error("schema registry: {0}")]
     Registry(String),

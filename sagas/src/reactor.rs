@@ -131,6 +131,110 @@ impl Reactor {
         .await
     }
 
+    /// Runs `reactions`, commands that all act on one aggregate (one [`Reaction::target`]),
+    /// as one group commit: decided in order on one load, stored in one write
+    /// ([`CommandStore::execute_each`]), each with its own metadata and `saga.command` span
+    /// (a child of the span given with it). Store failures and conflicts are retried like
+    /// [`Self::run`] for the whole group; they answer for every reaction, as none stored.
+    pub async fn run_each(
+        &self,
+        reactions: &[(&Reaction, &Cause, &tracing::Span)],
+    ) -> Result<Vec<Outcome>, SagaError> {
+        let spans: Vec<tracing::Span> = reactions
+            .iter()
+            .map(|(reaction, _, parent)| {
+                tracing::info_span!(
+                    parent: *parent,
+                    "saga.command",
+                    otel.name = reaction.name(),
+                    outcome = tracing::field::Empty,
+                    attempts = tracing::field::Empty,
+                )
+            })
+            .collect();
+        let metadata: Vec<CommandMetadata> = reactions
+            .iter()
+            .zip(&spans)
+            .map(|((_, cause, _), span)| span.in_scope(|| self.metadata(cause)))
+            .collect();
+        let outcomes = match reactions.first().map(|(reaction, _, _)| *reaction) {
+            Some(Reaction::Inventory { sku, .. }) => {
+                let commands = commands(reactions, &metadata, |r| match r {
+                    Reaction::Inventory { command, .. } => Some(command.clone()),
+                    _ => None,
+                })?;
+                self.each::<InventoryItem>(sku.as_str(), commands).await
+            }
+            Some(Reaction::Customer { customer_id, .. }) => {
+                let commands = commands(reactions, &metadata, |r| match r {
+                    Reaction::Customer { command, .. } => Some(command.clone()),
+                    _ => None,
+                })?;
+                self.each::<Customer>(&customer_id.to_string(), commands)
+                    .await
+            }
+            Some(Reaction::Payment { order_id, .. }) => {
+                let commands = commands(reactions, &metadata, |r| match r {
+                    Reaction::Payment { command, .. } => Some(command.clone()),
+                    _ => None,
+                })?;
+                self.each::<Payment>(&order_id.to_string(), commands).await
+            }
+            Some(Reaction::Order { order_id, .. }) => {
+                let commands = commands(reactions, &metadata, |r| match r {
+                    Reaction::Order { command, .. } => Some(command.clone()),
+                    _ => None,
+                })?;
+                self.each::<Order>(&order_id.to_string(), commands).await
+            }
+            Some(Reaction::ScheduleDeadline { .. } | Reaction::ClearDeadline { .. }) => Err(
+                SagaError::Mixed("deadline changes are applied per batch".to_owned()),
+            ),
+            None => Ok((Vec::new(), 0)),
+        };
+        if let Ok((outcomes, attempts)) = &outcomes {
+            for (span, outcome) in spans.iter().zip(outcomes) {
+                span.record("outcome", outcome.label());
+                span.record("attempts", attempts);
+            }
+        }
+        outcomes.map(|(outcomes, _)| outcomes)
+    }
+
+    /// [`CommandStore::execute_each`] with the reaction backoff; the outcomes and the
+    /// attempts they took.
+    async fn each<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        commands: Vec<(A::Command, CommandMetadata)>,
+    ) -> Result<(Vec<Outcome>, u32), SagaError> {
+        let mut attempt = 1;
+        loop {
+            let error = match self.store.execute_each::<A>(aggregate_id, &commands).await {
+                Ok(answers) => {
+                    let outcomes = answers
+                        .into_iter()
+                        .map(|answer| match answer {
+                            Ok(committed) if committed.events.is_empty() => Outcome::Unchanged,
+                            Ok(_) => Outcome::Applied,
+                            Err(rejection) => Outcome::Refused(rejection.code()),
+                        })
+                        .collect();
+                    return Ok((outcomes, attempt));
+                }
+                Err(CommandError::Conflict { attempts }) => SagaError::Conflict { attempts },
+                Err(CommandError::Store(error)) => SagaError::Store(error),
+                Err(CommandError::Rejected(never)) => match never {},
+            };
+            if attempt >= self.backoff.attempts {
+                return Err(error);
+            }
+            tracing::warn!(aggregate_id, attempt, error = %causeway_infra::error::error_chain(&error), "group of reactions failed; retrying");
+            tokio::time::sleep(self.backoff.pause(attempt, fastrand::f64())).await;
+            attempt += 1;
+        }
+    }
+
     /// Applies a batch's deadline changes in one transaction ([`deadlines::apply`]), retried
     /// like a reaction; answers the orders whose row changed.
     pub async fn apply_deadlines(
@@ -223,6 +327,24 @@ impl Reactor {
         metadata.traceparent = current_traceparent().or_else(|| cause.traceparent.clone());
         metadata
     }
+}
+
+/// The commands of `reactions` with their metadata, each taken out by `command`; an error
+/// when one reaction is not of the kind `command` takes (a group mixes aggregates).
+fn commands<C>(
+    reactions: &[(&Reaction, &Cause, &tracing::Span)],
+    metadata: &[CommandMetadata],
+    command: impl Fn(&Reaction) -> Option<C>,
+) -> Result<Vec<(C, CommandMetadata)>, SagaError> {
+    reactions
+        .iter()
+        .zip(metadata)
+        .map(|((reaction, _, _), metadata)| {
+            command(reaction)
+                .map(|command| (command, metadata.clone()))
+                .ok_or_else(|| SagaError::Mixed(reaction.target()))
+        })
+        .collect()
 }
 
 #[cfg(test)]

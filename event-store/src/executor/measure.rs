@@ -18,17 +18,50 @@ pub(super) fn command_kind(command: &impl std::fmt::Debug) -> String {
     debug[..end].to_owned()
 }
 
+/// How a command ended, as counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Outcome {
+    /// Stored its events (or had nothing to store).
+    Accepted,
+    /// Refused by the aggregate, with the rejection's code.
+    Rejected(&'static str),
+    /// Lost to concurrent writers.
+    Conflict,
+    /// The store failed.
+    Error,
+}
+
+impl Outcome {
+    /// The outcome of a command that failed with `error` before any rejection.
+    pub(super) fn of_failure<R>(error: &CommandError<R>) -> Self {
+        match error {
+            CommandError::Conflict { .. } => Self::Conflict,
+            _ => Self::Error,
+        }
+    }
+}
+
 /// Counts the command under its outcome and records how long it took.
 pub(super) fn record<A: Aggregate>(
     kind: String,
     result: &Result<Committed, CommandError<A::Rejection>>,
     elapsed: Duration,
 ) {
-    let (outcome, code) = match result {
-        Ok(_) => (outcome::ACCEPTED, ""),
-        Err(CommandError::Rejected(rejection)) => (outcome::REJECTED, rejection.code()),
-        Err(CommandError::Conflict { .. }) => (outcome::CONFLICT, ""),
-        Err(CommandError::Store(_)) => (outcome::ERROR, ""),
+    let outcome = match result {
+        Ok(_) => Outcome::Accepted,
+        Err(CommandError::Rejected(rejection)) => Outcome::Rejected(rejection.code()),
+        Err(error) => Outcome::of_failure(error),
+    };
+    count::<A>(kind, outcome, elapsed);
+}
+
+/// Counts a command of kind `kind` under `outcome` and records how long it took.
+pub(super) fn count<A: Aggregate>(kind: String, outcome: Outcome, elapsed: Duration) {
+    let (outcome, code) = match outcome {
+        Outcome::Accepted => (outcome::ACCEPTED, ""),
+        Outcome::Rejected(code) => (outcome::REJECTED, code),
+        Outcome::Conflict => (outcome::CONFLICT, ""),
+        Outcome::Error => (outcome::ERROR, ""),
     };
     metrics::histogram!(COMMAND_DURATION, label::AGGREGATE => A::TYPE,
         label::COMMAND => kind.clone(), label::OUTCOME => outcome)
