@@ -57,6 +57,10 @@ USER 1000:1000
 ENV CAUSEWAY_HTTP__HOST=0.0.0.0 \
     CAUSEWAY_TELEMETRY__LOG_FORMAT=json \
     CAUSEWAY_PROFILE=production
+# mimalloc hands freed memory back at once instead of keeping it committed (ADR 0021):
+# peak RSS in scripts/bench overload 304 -> 169 MB, throughput unchanged.
+ENV MIMALLOC_PURGE_DELAY=0 \
+    MIMALLOC_ARENA_EAGER_COMMIT=0
 EXPOSE 8080 9464
 ENTRYPOINT ["causeway"]
 # Every role in one process; compose.yaml and k8s/ run one role per container.

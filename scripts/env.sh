@@ -8,6 +8,9 @@ export PATH="$HOME/.cargo/bin:$PATH"
 # The local stack's database password (scripts/stack creates the role with it); none is
 # compiled into the binary.
 export CAUSEWAY_DATABASE__PASSWORD=${CAUSEWAY_DATABASE__PASSWORD:-causeway}
+# causeway's allocator (mimalloc) returns freed memory at once, as in the image (ADR 0021).
+export MIMALLOC_PURGE_DELAY=${MIMALLOC_PURGE_DELAY:-0}
+export MIMALLOC_ARENA_EAGER_COMMIT=${MIMALLOC_ARENA_EAGER_COMMIT:-0}
 # librdkafka's build and the Rust compiler share 2 cores; more jobs only add memory.
 export CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-2}
 
