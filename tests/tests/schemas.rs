@@ -100,7 +100,7 @@ async fn every_domain_event_type_has_a_schema_and_round_trips_through_the_codec_
     }
     let domain: BTreeSet<_> = domain_event_types().into_iter().map(|(_, t)| t).collect();
     assert_eq!(round_tripped, domain);
-    assert_eq!(round_tripped.len(), 20);
+    assert_eq!(round_tripped.len(), 21);
 }
 
 #[tokio::test]

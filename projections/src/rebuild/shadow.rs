@@ -130,9 +130,9 @@ impl Shadow {
     }
 
     /// Inside the caller's transaction: drops each live table and moves its copy (with its
-    /// indexes, constraints and identity sequence) into the live schema, then drops the
-    /// shadow schema. Readers wait on the tables' locks for this instant; they never see a
-    /// missing table.
+    /// indexes, constraints and identity sequence) into the live schema, drops the shadow
+    /// schema, and grants the Causeway roles their access to the new tables. Readers wait
+    /// on the tables' locks for this instant; they never see a missing table.
     pub async fn swap(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
         for table in self.tables {
             let sql = format!(
@@ -145,6 +145,9 @@ impl Shadow {
         }
         conn.execute(format!("DROP SCHEMA {} CASCADE", ident(&self.schema)).as_str())
             .await?;
+        // The new tables carry no grants: give the roles theirs again (migration
+        // 20261203000008, docs/security.md), in the same transaction as the swap.
+        conn.execute("SELECT causeway_grant_access()").await?;
         Ok(())
     }
 
