@@ -134,8 +134,10 @@ impl Reactor {
     /// Runs `reactions`, commands that all act on one aggregate (one [`Reaction::target`]),
     /// as one group commit: decided in order on one load, stored in one write
     /// ([`CommandStore::execute_each`]), each with its own metadata and `saga.command` span
-    /// (a child of the span given with it). Store failures and conflicts are retried like
-    /// [`Self::run`] for the whole group; they answer for every reaction, as none stored.
+    /// (a child of the span given with it). Tried once: a store failure or a conflict
+    /// stored nothing of the group, and the caller then runs each reaction alone
+    /// ([`Self::run`], with its retries), so that one reaction that keeps failing is
+    /// dead-lettered alone.
     pub async fn run_each(
         &self,
         reactions: &[(&Reaction, &Cause, &tracing::Span)],
@@ -190,48 +192,35 @@ impl Reactor {
             Some(Reaction::ScheduleDeadline { .. } | Reaction::ClearDeadline { .. }) => Err(
                 SagaError::Mixed("deadline changes are applied per batch".to_owned()),
             ),
-            None => Ok((Vec::new(), 0)),
+            None => Ok(Vec::new()),
         };
-        if let Ok((outcomes, attempts)) = &outcomes {
+        if let Ok(outcomes) = &outcomes {
             for (span, outcome) in spans.iter().zip(outcomes) {
                 span.record("outcome", outcome.label());
-                span.record("attempts", attempts);
+                span.record("attempts", 1);
             }
         }
-        outcomes.map(|(outcomes, _)| outcomes)
+        outcomes
     }
 
-    /// [`CommandStore::execute_each`] with the reaction backoff; the outcomes and the
-    /// attempts they took.
+    /// One [`CommandStore::execute_each`] (it retries conflicts itself); the outcomes.
     async fn each<A: Aggregate>(
         &self,
         aggregate_id: &str,
         commands: Vec<(A::Command, CommandMetadata)>,
-    ) -> Result<(Vec<Outcome>, u32), SagaError> {
-        let mut attempt = 1;
-        loop {
-            let error = match self.store.execute_each::<A>(aggregate_id, &commands).await {
-                Ok(answers) => {
-                    let outcomes = answers
-                        .into_iter()
-                        .map(|answer| match answer {
-                            Ok(committed) if committed.events.is_empty() => Outcome::Unchanged,
-                            Ok(_) => Outcome::Applied,
-                            Err(rejection) => Outcome::Refused(rejection.code()),
-                        })
-                        .collect();
-                    return Ok((outcomes, attempt));
-                }
-                Err(CommandError::Conflict { attempts }) => SagaError::Conflict { attempts },
-                Err(CommandError::Store(error)) => SagaError::Store(error),
-                Err(CommandError::Rejected(never)) => match never {},
-            };
-            if attempt >= self.backoff.attempts {
-                return Err(error);
-            }
-            tracing::warn!(aggregate_id, attempt, error = %causeway_infra::error::error_chain(&error), "group of reactions failed; retrying");
-            tokio::time::sleep(self.backoff.pause(attempt, fastrand::f64())).await;
-            attempt += 1;
+    ) -> Result<Vec<Outcome>, SagaError> {
+        match self.store.execute_each::<A>(aggregate_id, &commands).await {
+            Ok(answers) => Ok(answers
+                .into_iter()
+                .map(|answer| match answer {
+                    Ok(committed) if committed.events.is_empty() => Outcome::Unchanged,
+                    Ok(_) => Outcome::Applied,
+                    Err(rejection) => Outcome::Refused(rejection.code()),
+                })
+                .collect()),
+            Err(CommandError::Conflict { attempts }) => Err(SagaError::Conflict { attempts }),
+            Err(CommandError::Store(error)) => Err(SagaError::Store(error)),
+            Err(CommandError::Rejected(never)) => match never {},
         }
     }
 

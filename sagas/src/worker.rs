@@ -306,50 +306,56 @@ impl ParticipantWorker {
 
     /// Runs one target's reactions in order; answers the messages whose reaction failed.
     /// Several commands for one aggregate (a hot SKU or customer) go as one group commit
-    /// ([`Reactor::run_each`]); a lone one runs by itself.
+    /// ([`Reactor::run_each`]); a lone one, or each of a group that failed (it stored
+    /// nothing), runs by itself with its retries, so only a reaction that keeps failing is
+    /// dead-lettered.
     async fn run_group(
         &self,
         handled: &[Handled<'_>],
         group: Vec<(usize, usize)>,
     ) -> Vec<(usize, String)> {
-        if let [(at, nth)] = group[..] {
+        if group.len() > 1 {
+            let reactions: Vec<(&Reaction, &Cause, &tracing::Span)> = group
+                .iter()
+                .map(|&(at, nth)| {
+                    let prepared = &handled[at];
+                    (
+                        &prepared.reactions[nth],
+                        &prepared.incoming.cause,
+                        &prepared.span,
+                    )
+                })
+                .collect();
+            match self.reactor.run_each(&reactions).await {
+                Ok(outcomes) => {
+                    for ((reaction, _, _), outcome) in reactions.iter().zip(&outcomes) {
+                        self.note(reaction, outcome);
+                    }
+                    return Vec::new();
+                }
+                Err(error) => {
+                    tracing::warn!(
+                        participant = self.participant.name(),
+                        reactions = group.len(),
+                        error = %error_chain(&error),
+                        "group of reactions failed; running each alone"
+                    );
+                }
+            }
+        }
+        let mut failures = Vec::new();
+        for (at, nth) in group {
             let prepared = &handled[at];
             let reaction = &prepared.reactions[nth];
             let run = self.reactor.run(reaction, &prepared.incoming.cause);
-            return match run.instrument(prepared.span.clone()).await {
-                Ok(outcome) => {
-                    self.note(reaction, &outcome);
-                    Vec::new()
+            match run.instrument(prepared.span.clone()).await {
+                Ok(outcome) => self.note(reaction, &outcome),
+                Err(error) => {
+                    failures.push((at, format!("{}: {}", reaction.name(), error_chain(&error))));
                 }
-                Err(error) => vec![(at, format!("{}: {}", reaction.name(), error_chain(&error)))],
-            };
-        }
-        let reactions: Vec<(&Reaction, &Cause, &tracing::Span)> = group
-            .iter()
-            .map(|&(at, nth)| {
-                let prepared = &handled[at];
-                (
-                    &prepared.reactions[nth],
-                    &prepared.incoming.cause,
-                    &prepared.span,
-                )
-            })
-            .collect();
-        match self.reactor.run_each(&reactions).await {
-            Ok(outcomes) => {
-                for ((reaction, _, _), outcome) in reactions.iter().zip(&outcomes) {
-                    self.note(reaction, outcome);
-                }
-                Vec::new()
             }
-            Err(error) => group
-                .iter()
-                .map(|&(at, nth)| {
-                    let name = handled[at].reactions[nth].name();
-                    (at, format!("{name}: {}", error_chain(&error)))
-                })
-                .collect(),
         }
+        failures
     }
 
     fn note(&self, reaction: &Reaction, outcome: &Outcome) {

@@ -1,6 +1,7 @@
 //! The sagas under stress and failure, on the real stack: stock and credit races, every saga
 //! event delivered a second time, a SIGKILL of the saga process mid-flow, and a reaction that
-//! keeps failing (dead-lettered, then redriven).
+//! keeps failing (dead-lettered, then redriven; alone, when it was part of a hot aggregate's
+//! group commit).
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
@@ -347,5 +348,67 @@ async fn a_reaction_that_keeps_failing_is_dead_lettered_and_redriven_once_fixed(
         .await
         .unwrap();
     assert_eq!(again, 0, "a message is redriven once");
+    shop.stop().await;
+}
+
+/// Two orders for one SKU reach the inventory participant in one batch, so their
+/// reservations go to the item as one group commit; the store refuses the stock events of
+/// one of them. The group fails as a whole, each reservation then runs alone: the good order
+/// is confirmed, only the bad one's message is dead-lettered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failing_reaction_in_a_group_commit_is_dead_lettered_alone() {
+    let db = TestDatabase::migrated().await;
+    let settings = causeway_tests::shop::shop_settings(&db.settings);
+    let shop = Shop::start_with(
+        db.pool.clone(),
+        settings.clone(),
+        &Shop::roles_without_sagas(),
+    )
+    .await;
+    let sku = new_sku("hot");
+    shop.restock(&sku, 10).await;
+    let customer = shop.customer(10_000).await;
+    let good = shop.order(&customer, &[(&sku, 1, 100)]).await;
+    let bad = shop.order(&customer, &[(&sku, 1, 100)]).await;
+    sqlx::raw_sql(&format!(
+        "CREATE FUNCTION refuse_stock() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           IF NEW.aggregate_type = 'InventoryItem' AND NEW.payload->'data'->>'order_id' = '{bad}' THEN
+             RAISE EXCEPTION 'stock events of this order are refused';
+           END IF;
+           RETURN NEW;
+         END $$;
+         CREATE TRIGGER refuse_stock BEFORE INSERT ON events
+           FOR EACH ROW EXECUTE FUNCTION refuse_stock();"
+    ))
+    .execute(&shop.pool)
+    .await
+    .unwrap();
+
+    let _sagas = RoleProcess::start("sagas", &settings);
+
+    shop.wait_for(&good, "confirmed", WITHIN).await;
+    let letters = eventually(WITHIN, "the failed reservation in the DLQ", || async {
+        let letters = causeway::dlq::list(&shop.settings, &[EventStream::Order]).unwrap();
+        (!letters.is_empty()).then_some(letters)
+    })
+    .await;
+    assert_eq!(letters.len(), 1, "only the bad order's message");
+    let letter = &letters[0];
+    assert_eq!(letter.header("aggregate_id").as_deref(), Some(bad.as_str()));
+    assert_eq!(letter.header("event_type").as_deref(), Some("OrderPlaced"));
+    let dead = letter.dead_letter();
+    assert_eq!(dead.consumer.as_deref(), Some("saga.inventory"));
+    assert!(dead.error.unwrap().contains("refused"));
+    shop.wait_stock(&sku, (10, 1, 9), WITHIN).await;
+    assert_eq!(shop.status(&bad).await.as_deref(), Some("pending"));
+    let grouped: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE aggregate_type = 'InventoryItem' AND aggregate_id = $1",
+    )
+    .bind(&sku)
+    .fetch_one(&shop.pool)
+    .await
+    .unwrap();
+    assert_eq!(grouped, 2, "the restock and the good order's reservation");
     shop.stop().await;
 }
