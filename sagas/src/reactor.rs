@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use causeway_domain::{Aggregate, Customer, DomainRejection, InventoryItem, Order, Payment};
-use causeway_event_store::{CommandError, CommandMetadata, CommandStore};
+use causeway_event_store::{CommandError, CommandMetadata, CommandStore, Committed};
 use causeway_infra::settings::SagaSettings;
 use causeway_infra::telemetry::current_traceparent;
 use sqlx::PgPool;
@@ -210,14 +210,7 @@ impl Reactor {
         commands: Vec<(A::Command, CommandMetadata)>,
     ) -> Result<Vec<Outcome>, SagaError> {
         match self.store.execute_each::<A>(aggregate_id, &commands).await {
-            Ok(answers) => Ok(answers
-                .into_iter()
-                .map(|answer| match answer {
-                    Ok(committed) if committed.events.is_empty() => Outcome::Unchanged,
-                    Ok(_) => Outcome::Applied,
-                    Err(rejection) => Outcome::Refused(rejection.code()),
-                })
-                .collect()),
+            Ok(answers) => Ok(answers.into_iter().map(outcome).collect()),
             Err(CommandError::Conflict { attempts }) => Err(SagaError::Conflict { attempts }),
             Err(CommandError::Store(error)) => Err(SagaError::Store(error)),
             Err(CommandError::Rejected(never)) => match never {},
@@ -298,9 +291,8 @@ impl Reactor {
             .execute::<A>(aggregate_id, command.clone(), metadata)
             .await
         {
-            Ok(committed) if committed.events.is_empty() => Ok(Outcome::Unchanged),
-            Ok(_) => Ok(Outcome::Applied),
-            Err(CommandError::Rejected(rejection)) => Ok(Outcome::Refused(rejection.code())),
+            Ok(committed) => Ok(outcome::<A::Rejection>(Ok(committed))),
+            Err(CommandError::Rejected(rejection)) => Ok(outcome(Err(rejection))),
             Err(CommandError::Conflict { attempts }) => Err(SagaError::Conflict { attempts }),
             Err(CommandError::Store(error)) => Err(SagaError::Store(error)),
         }
@@ -315,6 +307,16 @@ impl Reactor {
         metadata.causation_id = cause.event_id;
         metadata.traceparent = current_traceparent().or_else(|| cause.traceparent.clone());
         metadata
+    }
+}
+
+/// What a command's answer from the store means for the saga: stored events, nothing to
+/// do (its effect had happened), or refused by the aggregate.
+fn outcome<R: DomainRejection>(answer: Result<Committed, R>) -> Outcome {
+    match answer {
+        Ok(committed) if committed.events.is_empty() => Outcome::Unchanged,
+        Ok(_) => Outcome::Applied,
+        Err(rejection) => Outcome::Refused(rejection.code()),
     }
 }
 

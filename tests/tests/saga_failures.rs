@@ -21,6 +21,25 @@ use rdkafka::{Offset, TopicPartitionList};
 
 const WITHIN: Duration = Duration::from_secs(120);
 
+/// Makes the event store refuse (raise `message` on) every event for which the SQL condition
+/// `NEW.aggregate_type = {matches}` holds, through a trigger and function named `name`.
+async fn refuse_events(pool: &sqlx::PgPool, name: &str, matches: &str, message: &str) {
+    sqlx::raw_sql(&format!(
+        "CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           IF NEW.aggregate_type = {matches} THEN
+             RAISE EXCEPTION '{message}';
+           END IF;
+           RETURN NEW;
+         END $$;
+         CREATE TRIGGER {name} BEFORE INSERT ON events
+           FOR EACH ROW EXECUTE FUNCTION {name}();"
+    ))
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
 /// Places `count` orders of one unit of `sku` at `price`, spread over `customers`, with up to
 /// 16 requests in flight.
 async fn place_many(
@@ -289,20 +308,13 @@ async fn a_reaction_that_keeps_failing_is_dead_lettered_and_redriven_once_fixed(
     let good = shop.customer(10_000).await;
     let bad = shop.customer(10_000).await;
     // The event store refuses every payment event of `bad`: its authorization keeps failing.
-    sqlx::raw_sql(&format!(
-        "CREATE FUNCTION refuse_payments() RETURNS trigger LANGUAGE plpgsql AS $$
-         BEGIN
-           IF NEW.aggregate_type = 'Payment' AND NEW.payload->'data'->>'customer_id' = '{bad}' THEN
-             RAISE EXCEPTION 'payments of this customer are refused';
-           END IF;
-           RETURN NEW;
-         END $$;
-         CREATE TRIGGER refuse_payments BEFORE INSERT ON events
-           FOR EACH ROW EXECUTE FUNCTION refuse_payments();"
-    ))
-    .execute(&shop.pool)
-    .await
-    .unwrap();
+    refuse_events(
+        &shop.pool,
+        "refuse_payments",
+        &format!("'Payment' AND NEW.payload->'data'->>'customer_id' = '{bad}'"),
+        "payments of this customer are refused",
+    )
+    .await;
 
     let stuck = shop.order(&bad, &[(&sku, 1, 100)]).await;
     let fine = shop.order(&good, &[(&sku, 1, 100)]).await;
@@ -370,20 +382,13 @@ async fn a_failing_reaction_in_a_group_commit_is_dead_lettered_alone() {
     let customer = shop.customer(10_000).await;
     let good = shop.order(&customer, &[(&sku, 1, 100)]).await;
     let bad = shop.order(&customer, &[(&sku, 1, 100)]).await;
-    sqlx::raw_sql(&format!(
-        "CREATE FUNCTION refuse_stock() RETURNS trigger LANGUAGE plpgsql AS $$
-         BEGIN
-           IF NEW.aggregate_type = 'InventoryItem' AND NEW.payload->'data'->>'order_id' = '{bad}' THEN
-             RAISE EXCEPTION 'stock events of this order are refused';
-           END IF;
-           RETURN NEW;
-         END $$;
-         CREATE TRIGGER refuse_stock BEFORE INSERT ON events
-           FOR EACH ROW EXECUTE FUNCTION refuse_stock();"
-    ))
-    .execute(&shop.pool)
-    .await
-    .unwrap();
+    refuse_events(
+        &shop.pool,
+        "refuse_stock",
+        &format!("'InventoryItem' AND NEW.payload->'data'->>'order_id' = '{bad}'"),
+        "stock events of this order are refused",
+    )
+    .await;
 
     let _sagas = RoleProcess::start("sagas", &settings);
 
